@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Run the django-whatsapp-login demo with one command.
+
+    python3 demo.py              # set up and serve on http://127.0.0.1:8000
+    python3 demo.py --no-server  # set up only (used by CI)
+
+Standard library only. It creates a virtual environment in .venv-demo (once), installs
+this checkout with the "example" extra into it, migrates the example project's SQLite
+database, creates the demo tenant and starts the development server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+MIN_PYTHON = (3, 10)
+ROOT = Path(__file__).resolve().parent
+VENV_DIR = ROOT / ".venv-demo"
+EXAMPLE_DIR = ROOT / "example_project"
+DEMO_PHONE = "+996 555 000 000"
+
+
+def venv_python(venv_dir: Path) -> Path:
+    if sys.platform == "win32":
+        return venv_dir / "Scripts" / "python.exe"
+    return venv_dir / "bin" / "python"
+
+
+def step(message: str) -> None:
+    print(f"\n==> {message}", flush=True)
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    print("$ " + " ".join(args), flush=True)
+    subprocess.run(args, cwd=cwd, env=env, check=True)
+
+
+def create_venv() -> Path:
+    python = venv_python(VENV_DIR)
+    if python.exists():
+        return python
+    step(f"Creating the virtual environment {VENV_DIR.name}")
+    import venv
+
+    try:
+        # clear=True repairs a half-created folder left by an interrupted run.
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV_DIR)
+    except (OSError, subprocess.CalledProcessError) as err:
+        sys.exit(
+            f"Could not create {VENV_DIR}: {err}\n"
+            "On Debian/Ubuntu install the venv module first: sudo apt install python3-venv"
+        )
+    # Editable installs of a pyproject.toml-only package need pip >= 21.3.
+    run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], cwd=ROOT)
+    return python
+
+
+def demo_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # The demo always runs on example_project/db.sqlite3 with DEBUG and the sandbox on,
+    # whatever a DATABASE_URL or DEBUG meant for another project says.
+    env.pop("DATABASE_URL", None)
+    env["DEBUG"] = "True"
+    env["WHATSAPP_LOGIN_SANDBOX"] = "True"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--no-server", action="store_true", help="set everything up but do not start the server"
+    )
+    parser.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    options = parser.parse_args()
+
+    if sys.version_info < MIN_PYTHON:
+        sys.exit("The demo needs Python %d.%d or newer." % MIN_PYTHON)
+
+    python = create_venv()
+    env = demo_env()
+
+    step("Installing django-whatsapp-login and the example project's requirements")
+    run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "-e", ".[example]"],
+        cwd=ROOT,
+    )
+
+    step("Creating the database (example_project/db.sqlite3)")
+    run([str(python), "manage.py", "migrate", "--noinput"], cwd=EXAMPLE_DIR, env=env)
+
+    step("Creating the demo tenant")
+    run([str(python), "manage.py", "demo_setup"], cwd=EXAMPLE_DIR, env=env)
+
+    url = f"http://127.0.0.1:{options.port}"
+    if options.no_server:
+        step("Done. Start the server later with: python3 demo.py")
+        return 0
+
+    print(
+        f"""
+==> The demo is ready. Stop the server with Ctrl+C.
+
+    1. Open {url}/login
+    2. In the sandbox form "simulate sending from WhatsApp", enter the
+       demo phone {DEMO_PHONE} and send it.
+    3. The page logs you in and {url}/ greets "Demo Tenant".
+
+    Admin: {url}/admin/  (user admin, password admin)
+""",
+        flush=True,
+    )
+    try:
+        subprocess.run(
+            [str(python), "manage.py", "runserver", f"127.0.0.1:{options.port}"],
+            cwd=EXAMPLE_DIR,
+            env=env,
+            check=False,
+        )
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except subprocess.CalledProcessError as err:
+        sys.exit(f"\nThe demo setup failed: {' '.join(err.cmd)} exited with {err.returncode}.")
+    except KeyboardInterrupt:
+        sys.exit(130)

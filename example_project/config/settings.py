@@ -1,0 +1,134 @@
+"""Settings of the django-whatsapp-login example project.
+
+Everything that differs between a laptop and a server comes from the environment (or an
+optional ``.env`` file next to ``manage.py``, see ``.env.example``). The defaults give a
+working local demo: SQLite, DEBUG on, and the sandbox form that simulates WhatsApp.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    # Variables already set in the process environment win over the file.
+    env.read_env(BASE_DIR / ".env")
+
+# Core Django ---------------------------------------------------------------------------
+
+SECRET_KEY = env("SECRET_KEY", default="django-insecure-change-me-example-project-only")
+DEBUG = env.bool("DEBUG", default=True)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+# Needed when the site is reached over https through a tunnel or proxy, e.g.
+# CSRF_TRUSTED_ORIGINS=https://example.trycloudflare.com
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_whatsapp_login",
+    "core",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+# DATABASE_URL, e.g. postgres://user:password@127.0.0.1:5432/example. Without it the
+# project uses example_project/db.sqlite3 (what DATABASE_URL=sqlite:///db.sqlite3 means
+# when run from this folder), spelled out so the path is right on every OS.
+if env("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": BASE_DIR / "db.sqlite3",
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Cookies are https-only as soon as DEBUG is off.
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+
+# Authentication ------------------------------------------------------------------------
+
+# The WhatsApp backend first; ModelBackend keeps password logins (the admin) working.
+AUTHENTICATION_BACKENDS = [
+    "django_whatsapp_login.backends.WhatsAppLoginBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login"
+
+# django-whatsapp-login -----------------------------------------------------------------
+
+# The WhatsApp number of the Green API instance, in any format.
+WHATSAPP_LOGIN_BUSINESS_PHONE = env("WHATSAPP_BUSINESS_PHONE", default="+996 555 000 001")
+# The "Webhook URL token" set in the Green API console. Empty: the webhook answers 401
+# to everything, which is fine for the sandbox demo.
+WHATSAPP_LOGIN_WEBHOOK_TOKEN = env("GREEN_API_WEBHOOK_TOKEN", default="")
+WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE = env("GREEN_API_ID_INSTANCE", default="") or None
+WHATSAPP_LOGIN_GREEN_API_TOKEN = env("GREEN_API_TOKEN", default="") or None
+WHATSAPP_LOGIN_GREEN_API_URL = env("GREEN_API_URL", default="https://api.green-api.com")
+WHATSAPP_LOGIN_MESSAGE_PREFIX = "AMT LOGIN"
+# The "simulate sending from WhatsApp" form; the app refuses it when DEBUG is off.
+WHATSAPP_LOGIN_SANDBOX = env.bool("WHATSAPP_LOGIN_SANDBOX", default=DEBUG)
+# Phones live on core.Tenant, not on the user model.
+WHATSAPP_LOGIN_USER_RESOLVER = "core.resolvers.tenant_resolver"
+
+# Logging -------------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "django_whatsapp_login": {"handlers": ["console"], "level": "INFO"},
+    },
+}

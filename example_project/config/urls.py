@@ -1,0 +1,27 @@
+"""URLs of the example project, including the paths of the system it was extracted from."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.views import LogoutView
+from django.urls import include, path
+
+from core import views as core_views
+from django_whatsapp_login import views as whatsapp_views
+from django_whatsapp_login import webhooks
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    # The login page at the project's own address; its scripts and forms talk to the
+    # JSON endpoints included below (URL namespace "whatsapp_login").
+    path("login", whatsapp_views.login_page, name="login"),
+    path("logout", LogoutView.as_view(), name="logout"),
+    path("whatsapp/", include("django_whatsapp_login.urls")),
+    # The address configured as "Webhook URL" in the Green API console.
+    path(
+        "api/webhooks/greenapi/incoming/",
+        webhooks.webhook_view,
+        name="greenapi_webhook",
+    ),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,326 @@
+"""The login attempt state machine. Every state change of a LoginAttempt happens here.
+
+    pending ──message from a known number──▶ confirmed ──browser completes──▶ consumed
+       │                                        │
+       ├── TTL passes ──▶ expired               ├── another number sends the code ──▶ rejected
+       └── unknown / inactive / LID sender ──▶ rejected   (inactive at completion ──▶ rejected)
+
+Each transition is one conditional ``UPDATE ... WHERE status = <from> AND expires_at > now``
+whose row count decides who won, so two webhooks or two tabs can never both succeed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from . import signals
+from .conf import app_settings
+from .greenapi import IncomingText
+from .models import LoginAttempt, ProcessedMessage, RejectReason, Status
+from .phone import chat_id_to_phone, is_lid, mask_phone, phone_digits
+from .resolvers import get_resolver
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.http import HttpRequest
+
+logger = logging.getLogger("django_whatsapp_login")
+
+SESSION_KEY = "_whatsapp_login"
+CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648 base32: 5 bits a character
+CODE_LENGTH = 16  # 80 bits
+#: How far before the attempt's creation a message timestamp may be (clock skew).
+CLOCK_SKEW = timedelta(seconds=5)
+
+
+def generate_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def hash_secret(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def sender_hash(phone: str) -> str:
+    # Keyed: phone numbers are guessable, so a plain hash would be reversible.
+    return salted_hmac("django_whatsapp_login.sender", phone, algorithm="sha256").hexdigest()
+
+
+# --- the message text -----------------------------------------------------------------
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, drop format characters (zero-width, bidi marks, BOM), collapse blanks, upper-case."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return " ".join(text.split()).upper()
+
+
+def _code_pattern(prefix: str) -> re.Pattern[str]:
+    return re.compile(re.escape(normalize_text(prefix)) + r" ([A-Z2-7]{%d})" % CODE_LENGTH, re.ASCII)
+
+
+def match_code(text: str) -> str | None:
+    """The code if ``text`` is exactly ``<PREFIX> <CODE>`` after normalisation, else None."""
+    match = _code_pattern(app_settings.MESSAGE_PREFIX).fullmatch(normalize_text(text))
+    return match.group(1) if match else None
+
+
+def login_message(code: str) -> str:
+    return f"{app_settings.MESSAGE_PREFIX} {code}"
+
+
+def wa_link(code: str) -> str:
+    text = quote(login_message(code), safe="")
+    return f"https://wa.me/{phone_digits(app_settings.BUSINESS_PHONE)}?text={text}"
+
+
+# --- the browser side -----------------------------------------------------------------
+
+
+def _session_data(request: HttpRequest) -> dict[str, Any] | None:
+    data = request.session.get(SESSION_KEY)
+    if (
+        isinstance(data, dict)
+        and isinstance(data.get("id"), int)
+        and isinstance(data.get("binding"), str)
+        and isinstance(data.get("code"), str)
+    ):
+        return data
+    return None
+
+
+def session_binds(request: HttpRequest, attempt: LoginAttempt) -> bool:
+    """True when this request's session created ``attempt`` (the >=128-bit binding)."""
+    data = _session_data(request)
+    if data is None or data["id"] != attempt.pk:
+        return False
+    return hmac.compare_digest(hash_secret(data["binding"]), attempt.binding_hash)
+
+
+def get_session_attempt(request: HttpRequest) -> LoginAttempt | None:
+    """The attempt this browser session created, or None. Knowing a code is never enough."""
+    data = _session_data(request)
+    if data is None:
+        return None
+    attempt = LoginAttempt.objects.filter(pk=data["id"]).first()
+    if attempt is None or not session_binds(request, attempt):
+        return None
+    return attempt
+
+
+def session_code(request: HttpRequest) -> str:
+    data = _session_data(request)
+    return data["code"] if data else ""
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def start_attempt(request: HttpRequest) -> tuple[LoginAttempt, str]:
+    """Return this session's live attempt and its code, or create a new one.
+
+    A pending or confirmed attempt that has not expired is reused, so reloading the page
+    does not create rows. Anything else is replaced; a still-pending predecessor is
+    closed first (one live attempt per session).
+    """
+    current = get_session_attempt(request)
+    if current is not None and current.public_status in (Status.PENDING, Status.CONFIRMED):
+        return current, session_code(request)
+    now = timezone.now()
+    if current is not None:
+        _transition(current, [Status.PENDING, Status.CONFIRMED], now=now, require_live=False,
+                    status=Status.EXPIRED, closed_at=now)
+    code, binding = generate_code(), secrets.token_urlsafe(32)
+    attempt = LoginAttempt.objects.create(
+        code_hash=hash_secret(code),
+        binding_hash=hash_secret(binding),
+        created_at=now,
+        expires_at=now + app_settings.ATTEMPT_TTL,
+        client_ip=client_ip(request),
+        user_agent=request.headers.get("User-Agent", "")[:256],
+    )
+    request.session[SESSION_KEY] = {"id": attempt.pk, "binding": binding, "code": code}
+    logger.info("Login attempt %s created", attempt.pk)
+    transaction.on_commit(
+        lambda: signals.attempt_created.send(sender=LoginAttempt, attempt=attempt, request=request)
+    )
+    return attempt, code
+
+
+def forget_session_attempt(request: HttpRequest) -> None:
+    request.session.pop(SESSION_KEY, None)
+
+
+def consume(attempt: LoginAttempt, can_authenticate: Any) -> AbstractBaseUser | None:
+    """confirmed -> consumed, re-checking the user at this moment. Returns the user or None."""
+    now = timezone.now()
+    user_model = get_user_model()
+    user = user_model._default_manager.filter(pk=attempt.user_id).first()
+    if user is None or not can_authenticate(user):
+        if _transition(attempt, [Status.CONFIRMED], now=now, status=Status.REJECTED,
+                       reason=RejectReason.INACTIVE_USER, closed_at=now):
+            _log_rejected(attempt, RejectReason.INACTIVE_USER, None)
+        return None
+    if not _transition(attempt, [Status.CONFIRMED], now=now, status=Status.CONSUMED, closed_at=now):
+        return None
+    logger.info("Login attempt %s consumed", attempt.pk)
+    return user
+
+
+# --- the WhatsApp side ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What handling one delivery did: ``confirmed``, ``rejected``, ``duplicate`` or ``ignored``."""
+
+    action: str
+    reason: str = ""
+    attempt: LoginAttempt | None = None
+
+
+def ignored(reason: str) -> Outcome:
+    return Outcome("ignored", reason)
+
+
+def handle_message(message: IncomingText, request: HttpRequest | None = None) -> Outcome:
+    """Apply one authenticated, parsed incoming message to the attempt it names.
+
+    The processed-message row and the state change commit together, so a delivery is
+    either fully applied once or not at all (and then Green API's retry applies it).
+    """
+    if message.chat_id != message.sender:
+        return ignored("not_personal_chat")
+    code = match_code(message.text)
+    if code is None:
+        return ignored("no_login_text")
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                ProcessedMessage.objects.create(
+                    chat_id=message.chat_id, message_id=message.message_id
+                )
+        except IntegrityError:
+            return Outcome("duplicate")
+        attempt = LoginAttempt.objects.filter(code_hash=hash_secret(code)).first()
+        if attempt is None:
+            logger.info("Login message for an unknown code from %s", mask_phone(message.sender))
+            return ignored("unknown_code")
+        return _apply(attempt, message, request)
+
+
+def _apply(attempt: LoginAttempt, message: IncomingText, request: HttpRequest | None) -> Outcome:
+    now = timezone.now()
+    phone = chat_id_to_phone(message.sender)
+    if phone is None:
+        if is_lid(message.sender):
+            # The digits of a LID are not a phone number: fail closed.
+            return _reject(attempt, [Status.PENDING, Status.CONFIRMED], RejectReason.LID_SENDER,
+                           None, now)
+        return ignored("not_personal_chat")
+
+    if attempt.status == Status.CONFIRMED and not attempt.is_expired(now):
+        if hmac.compare_digest(attempt.sender_hash, sender_hash(phone)):
+            return Outcome("duplicate", "already_confirmed", attempt)
+        # Someone else sends a code that is already confirmed: the code leaked (login
+        # CSRF or a relay). Nobody gets this login.
+        return _reject(attempt, [Status.CONFIRMED], RejectReason.CONFLICTING_SENDER, phone, now)
+    if attempt.status != Status.PENDING:
+        return ignored("attempt_closed")
+    if attempt.is_expired(now):
+        _transition(attempt, [Status.PENDING], now=now, require_live=False,
+                    status=Status.EXPIRED, closed_at=now)
+        return ignored("expired")
+    sent_at = message.timestamp
+    if not (attempt.created_at - CLOCK_SKEW).timestamp() <= sent_at <= attempt.expires_at.timestamp():
+        return ignored("stale_message")
+
+    resolver = get_resolver()
+    user = resolver(phone, attempt=attempt, request=request, message=message)
+    if user is None:
+        return _reject(attempt, [Status.PENDING], RejectReason.UNKNOWN_NUMBER, phone, now)
+    from .backends import WhatsAppLoginBackend
+
+    if not WhatsAppLoginBackend().user_can_authenticate(user):
+        return _reject(attempt, [Status.PENDING], RejectReason.INACTIVE_USER, phone, now)
+
+    confirmed = _transition(
+        attempt, [Status.PENDING], now=now, status=Status.CONFIRMED, user=user,
+        sender_hash=sender_hash(phone), sender_masked=mask_phone(phone), confirmed_at=now,
+    )
+    if not confirmed:
+        # Lost a race: another delivery changed the attempt first. Judge again on fresh data.
+        attempt.refresh_from_db()
+        if attempt.status == Status.CONFIRMED and not hmac.compare_digest(
+            attempt.sender_hash, sender_hash(phone)
+        ):
+            return _reject(attempt, [Status.CONFIRMED], RejectReason.CONFLICTING_SENDER, phone, now)
+        return ignored("attempt_closed")
+    logger.info("Login attempt %s confirmed by %s", attempt.pk, mask_phone(phone))
+    message_id = message.message_id
+    transaction.on_commit(
+        lambda: signals.attempt_confirmed.send(
+            sender=LoginAttempt, attempt=attempt, user=user, phone=phone, message_id=message_id
+        )
+    )
+    return Outcome("confirmed", "", attempt)
+
+
+def _reject(
+    attempt: LoginAttempt,
+    from_statuses: list[Status],
+    reason: RejectReason,
+    phone: str | None,
+    now: Any,
+) -> Outcome:
+    changes: dict[str, Any] = {"status": Status.REJECTED, "reason": reason, "closed_at": now}
+    if phone and not attempt.sender_masked:
+        changes["sender_masked"] = mask_phone(phone)
+    if not _transition(attempt, from_statuses, now=now, **changes):
+        return ignored("attempt_closed")
+    _log_rejected(attempt, reason, phone)
+    return Outcome("rejected", str(reason), attempt)
+
+
+def _log_rejected(attempt: LoginAttempt, reason: str, phone: str | None) -> None:
+    logger.info("Login attempt %s rejected (%s) for %s", attempt.pk, reason, mask_phone(phone))
+    transaction.on_commit(
+        lambda: signals.attempt_rejected.send(
+            sender=LoginAttempt, attempt=attempt, reason=str(reason), phone=phone
+        )
+    )
+
+
+def _transition(
+    attempt: LoginAttempt,
+    from_statuses: list[Status],
+    *,
+    now: Any,
+    require_live: bool = True,
+    **changes: Any,
+) -> bool:
+    """One conditional UPDATE; True if this call made the change (and ``attempt`` reflects it)."""
+    rows = LoginAttempt.objects.filter(pk=attempt.pk, status__in=from_statuses)
+    if require_live:
+        rows = rows.filter(expires_at__gt=now)
+    if rows.update(**changes) != 1:
+        return False
+    for field, value in changes.items():
+        setattr(attempt, field, value)
+    return True

@@ -1,0 +1,127 @@
+"""Green API payloads: strict parsing of webhook bodies into typed values.
+
+Nothing here touches the database or the request. Anything that is not exactly an
+incoming personal text message raises :class:`Ignored` with a short reason code;
+the webhook answers 200 for those (Green API re-sends anything else every minute).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+#: Bodies larger than this are not parsed (SR-4). Real login messages are < 2 KiB.
+MAX_BODY_BYTES = 64 * 1024
+#: Longer texts are ignored before any regular expression runs (SR-16).
+MAX_TEXT_CHARS = 256
+MAX_ID_CHARS = 128
+
+INCOMING_MESSAGE = "incomingMessageReceived"
+
+
+class Ignored(Exception):  # noqa: N818 (an outcome, not an error)
+    """The delivery is authentic but not something we act on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class IncomingText:
+    """An ``incomingMessageReceived`` webhook carrying typed text."""
+
+    id_instance: str
+    wid: str
+    chat_id: str
+    sender: str
+    message_id: str
+    timestamp: int
+    type_message: str
+    text: str
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"JSON constant {name} is not allowed")
+
+
+def loads(body: bytes) -> Any:
+    """Decode a webhook body; raise :class:`Ignored` for anything that is not strict JSON."""
+    try:
+        text = body.decode("utf-8")
+        return json.loads(text, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # ValueError covers JSONDecodeError, NaN/Infinity and oversized integers.
+        raise Ignored("malformed_json") from None
+
+
+def _dict(value: Any, reason: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Ignored(reason)
+    return value
+
+
+def _str(value: Any, reason: str, *, max_length: int = MAX_ID_CHARS) -> str:
+    if not isinstance(value, str) or not value or len(value) > max_length:
+        raise Ignored(reason)
+    return value
+
+
+def _text(message_data: dict[str, Any]) -> str:
+    """The typed text, branching on ``typeMessage`` (never on which field exists).
+
+    ``reactionMessage`` also carries ``extendedTextMessageData.text`` (the emoji), and
+    captions, edits, polls and button replies are not typed login messages.
+    """
+    type_message = message_data.get("typeMessage")
+    if type_message == "textMessage":
+        data = _dict(message_data.get("textMessageData"), "bad_message_data")
+        value = data.get("textMessage")
+    elif type_message in ("extendedTextMessage", "quotedMessage"):
+        data = _dict(message_data.get("extendedTextMessageData"), "bad_message_data")
+        if data.get("isForwarded") is True:
+            raise Ignored("forwarded")
+        value = data.get("text")
+    else:
+        raise Ignored("not_text_message")
+    if not isinstance(value, str):
+        raise Ignored("bad_message_data")
+    if len(value) > MAX_TEXT_CHARS:
+        raise Ignored("text_too_long")
+    return value
+
+
+def parse_incoming_text(data: Any) -> IncomingText:
+    """Validate a decoded webhook body; raise :class:`Ignored` unless it is usable."""
+    body = _dict(data, "not_an_object")
+    if body.get("typeWebhook") != INCOMING_MESSAGE:
+        raise Ignored("not_incoming_message")
+    instance = _dict(body.get("instanceData"), "bad_instance_data")
+    id_instance = instance.get("idInstance")
+    if isinstance(id_instance, bool) or not isinstance(id_instance, (int, str)):
+        raise Ignored("bad_instance_data")
+    if instance.get("typeInstance", "whatsapp") != "whatsapp":
+        raise Ignored("not_whatsapp")
+    wid = instance.get("wid")
+    if not isinstance(wid, str):
+        raise Ignored("bad_instance_data")
+    timestamp = body.get("timestamp")
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp <= 0:
+        raise Ignored("bad_timestamp")
+    message_id = _str(body.get("idMessage"), "bad_message_id")
+    sender_data = _dict(body.get("senderData"), "bad_sender_data")
+    chat_id = _str(sender_data.get("chatId"), "bad_sender_data")
+    sender = _str(sender_data.get("sender"), "bad_sender_data")
+    message_data = _dict(body.get("messageData"), "bad_message_data")
+    text = _text(message_data)
+    return IncomingText(
+        id_instance=str(id_instance).strip(),
+        wid=wid,
+        chat_id=chat_id,
+        sender=sender,
+        message_id=message_id,
+        timestamp=timestamp,
+        type_message=str(message_data["typeMessage"]),
+        text=text,
+    )

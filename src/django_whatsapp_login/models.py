@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    CONFIRMED = "confirmed", _("Confirmed")
+    CONSUMED = "consumed", _("Logged in")
+    EXPIRED = "expired", _("Expired")
+    REJECTED = "rejected", _("Rejected")
+
+
+class RejectReason(models.TextChoices):
+    UNKNOWN_NUMBER = "unknown_number", _("Number not registered")
+    INACTIVE_USER = "inactive_user", _("User cannot log in")
+    CONFLICTING_SENDER = "conflicting_sender", _("Sent from two different numbers")
+    LID_SENDER = "lid_sender", _("Sender number hidden (LID)")
+    SUPERSEDED = "superseded", _("Replaced by a newer attempt")
+
+
+class LoginAttempt(models.Model):
+    """One "send this message to log in" attempt, bound to the browser session that made it.
+
+    Neither the code nor the browser-binding secret is stored: only their SHA-256, so a
+    database leak gives nothing that can be sent or presented.
+    """
+
+    code_hash = models.CharField(max_length=64, unique=True, editable=False)
+    binding_hash = models.CharField(max_length=64, editable=False)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    reason = models.CharField(max_length=32, choices=RejectReason.choices, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # Who confirmed it: a keyed hash to recognise the same sender again, and a masked
+    # form for people. The full number is not kept.
+    sender_hash = models.CharField(max_length=64, blank=True, editable=False)
+    sender_masked = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True)
+
+    class Meta:
+        verbose_name = _("login attempt")
+        verbose_name_plural = _("login attempts")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Login attempt #{self.pk} ({self.status})"
+
+    def is_expired(self, now: object = None) -> bool:
+        return (now or timezone.now()) >= self.expires_at
+
+    @property
+    def public_status(self) -> str:
+        """What the browser may see: pending, confirmed, expired or rejected."""
+        if self.status == Status.PENDING and self.is_expired():
+            return Status.EXPIRED.value
+        if self.status == Status.CONFIRMED and self.is_expired():
+            return Status.EXPIRED.value
+        return str(self.status)
+
+
+class ProcessedMessage(models.Model):
+    """A WhatsApp message already handled; the unique pair makes handling idempotent.
+
+    ``idMessage`` is only unique within a chat, hence the pair with the chat id.
+    """
+
+    chat_id = models.CharField(max_length=128)
+    message_id = models.CharField(max_length=128)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("processed message")
+        verbose_name_plural = _("processed messages")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chat_id", "message_id"], name="whatsapp_login_unique_message"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.message_id

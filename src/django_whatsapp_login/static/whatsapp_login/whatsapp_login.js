@@ -1,0 +1,169 @@
+/* django-whatsapp-login: keeps the login widget up to date and completes the login.
+ *
+ * Markup contract: an element with [data-whatsapp-login] and data-start-url,
+ * data-status-url, data-complete-url, data-poll-interval (ms), holding a CSRF token
+ * input. Without this script the widget still works through its plain forms.
+ */
+(function () {
+  "use strict";
+
+  var MAX_DELAY = 10000;
+
+  function init(root) {
+    if (root.getAttribute("data-wl-ready")) { return; }
+    root.setAttribute("data-wl-ready", "1");
+    root.classList.add("wl-js");
+
+    var interval = parseInt(root.getAttribute("data-poll-interval"), 10) || 1000;
+    var statusUrl = root.getAttribute("data-status-url");
+    var startUrl = root.getAttribute("data-start-url");
+    var completeUrl = root.getAttribute("data-complete-url");
+    var tokenInput = root.querySelector("input[name=csrfmiddlewaretoken]");
+    var csrfToken = tokenInput ? tokenInput.value : "";
+    var qr = root.querySelector("[data-wl-qr]");
+    var link = root.querySelector("[data-wl-link]");
+    var message = root.querySelector("[data-wl-message]");
+    var statusLine = root.querySelector("[data-wl-status]");
+    var countdown = root.querySelector("[data-wl-countdown]");
+    var newForm = root.querySelector("[data-wl-new-form]");
+    var completeForm = root.querySelector("[data-wl-complete-form]");
+    var sandboxForm = root.querySelector("[data-wl-sandbox]");
+
+    var timer = null;
+    var busy = false;
+    var finished = false;
+    var failures = 0;
+    var deadline = Date.now() + (parseInt(root.getAttribute("data-expires-in"), 10) || 0) * 1000;
+
+    function setState(state, text) {
+      root.setAttribute("data-state", state);
+      if (text) { statusLine.textContent = text; }
+      var closed = state === "expired" || state === "rejected";
+      if (newForm) { newForm.hidden = !closed; }
+      if (completeForm) { completeForm.hidden = true; }
+    }
+
+    function schedule(delay) {
+      window.clearTimeout(timer);
+      if (!finished) { timer = window.setTimeout(poll, delay); }
+    }
+
+    function request(method, url, body) {
+      var headers = { "Accept": "application/json" };
+      if (method === "POST") { headers["X-CSRFToken"] = csrfToken; }
+      return window.fetch(url, {
+        method: method, credentials: "same-origin", cache: "no-store", headers: headers, body: body
+      }).then(function (response) {
+        return response.json().catch(function () { return {}; }).then(function (data) {
+          return { status: response.status, data: data, retryAfter: response.headers.get("Retry-After") };
+        });
+      });
+    }
+
+    function backoff(result) {
+      failures += 1;
+      var wait = result && result.retryAfter ? parseInt(result.retryAfter, 10) * 1000 : 0;
+      schedule(Math.max(wait, Math.min(MAX_DELAY, interval * Math.pow(2, failures))));
+    }
+
+    function render(data) {
+      if (data.qr_svg && qr) { qr.innerHTML = data.qr_svg; }
+      if (data.link && link) { link.href = data.link; }
+      if (data.message && message) { message.textContent = data.message; }
+      if (typeof data.expires_in === "number") { deadline = Date.now() + data.expires_in * 1000; }
+    }
+
+    function handle(data) {
+      failures = 0;
+      var state = data.status;
+      if (state === "confirmed") {
+        setState("confirmed", data.message || data.status_message);
+        complete();
+      } else if (state === "pending") {
+        setState("pending", data.message || data.status_message);
+        schedule(interval);
+      } else if (state === "expired" || state === "rejected") {
+        setState(state, data.message || data.status_message);
+        window.clearTimeout(timer);
+      } else {
+        backoff(null);
+      }
+    }
+
+    function poll() {
+      if (busy || finished) { return; }
+      busy = true;
+      request("GET", statusUrl).then(function (result) {
+        busy = false;
+        if (result.status === 200) { handle(result.data); }
+        else if (result.status === 404) { restart(); }
+        else { backoff(result); }
+      }, function () { busy = false; backoff(null); });
+    }
+
+    function restart() {
+      window.clearTimeout(timer);
+      request("POST", startUrl).then(function (result) {
+        if (result.status === 200) { render(result.data); handle(result.data); }
+        else { backoff(result); }
+      }, function () { backoff(null); });
+    }
+
+    function complete() {
+      if (finished) { return; }
+      finished = true;
+      request("POST", completeUrl).then(function (result) {
+        if (result.status === 200 && result.data.redirect) {
+          window.location.assign(result.data.redirect);
+          return;
+        }
+        finished = false;
+        if (result.status === 404) { restart(); } else if (result.status === 409) { handle(result.data); } else { backoff(result); }
+      }, function () { finished = false; backoff(null); });
+    }
+
+    function tick() {
+      if (!countdown) { return; }
+      var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+      countdown.textContent = String(left);
+      if (left === 0 && root.getAttribute("data-state") === "pending") { poll(); }
+    }
+
+    if (newForm) {
+      newForm.addEventListener("submit", function (event) { event.preventDefault(); restart(); });
+    }
+    if (sandboxForm) {
+      sandboxForm.addEventListener("submit", function (event) {
+        event.preventDefault();
+        request("POST", sandboxForm.action, new FormData(sandboxForm)).then(function (result) {
+          if (result.status === 400 && result.data.message) { statusLine.textContent = result.data.message; }
+          poll();
+        });
+      });
+    }
+    // Coming back from WhatsApp on a phone: check at once instead of waiting for a
+    // throttled background timer.
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "visible") { poll(); }
+    });
+    window.addEventListener("pageshow", function () { poll(); });
+    window.addEventListener("focus", function () { poll(); });
+
+    setState(root.getAttribute("data-state") || "pending", "");
+    window.setInterval(tick, 1000);
+    var initial = root.getAttribute("data-state");
+    if (initial === "expired" || initial === "rejected") { return; }
+    poll();
+  }
+
+  function start() {
+    var roots = document.querySelectorAll("[data-whatsapp-login]");
+    for (var i = 0; i < roots.length; i += 1) { init(roots[i]); }
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+}());

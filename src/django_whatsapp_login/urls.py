@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views, webhooks
+
+app_name = "whatsapp_login"
+
+urlpatterns = [
+    path("", views.login_page, name="login"),
+    path("start/", views.start, name="start"),
+    path("status/", views.status, name="status"),
+    path("complete/", views.complete, name="complete"),
+    path("webhook/", webhooks.webhook_view, name="webhook"),
+    path("sandbox/", views.sandbox, name="sandbox"),
+]

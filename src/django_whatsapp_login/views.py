@@ -1,0 +1,250 @@
+"""Browser endpoints: the login page and its JSON API (start, status, complete).
+
+Every endpoint finds the attempt through the browser session that created it; there is
+no attempt id in any URL, so knowing a code (it is in the QR, the chat and Green API's
+logs) never lets anyone poll or complete someone else's login.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate, login
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_deny
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET, require_POST
+
+from . import attempts
+from .conf import app_settings
+from .models import LoginAttempt, RejectReason, Status
+from .phone import InvalidPhoneNumber, normalize_phone, phone_digits
+from .qr import qr_svg
+from .webhooks import handle_payload
+
+NEXT_KEY = "_whatsapp_login_next"
+FLASH_KEY = "_whatsapp_login_flash"
+
+
+def status_message(status: str, reason: str = "") -> str:
+    """The sentence the page shows for a status (and a rejection reason)."""
+    if status == Status.PENDING:
+        return _("Waiting for your message in WhatsApp…")
+    if status == Status.CONFIRMED:
+        return _("Confirmed. Logging you in…")
+    if status == Status.EXPIRED:
+        return _("This code has expired. Get a new code to try again.")
+    reasons = {
+        RejectReason.UNKNOWN_NUMBER: _("This number is not registered."),
+        RejectReason.INACTIVE_USER: _("This account cannot log in."),
+        RejectReason.CONFLICTING_SENDER: _(
+            "The code was sent from two different numbers, so it was cancelled. "
+            "Get a new code and send it only from your own phone."
+        ),
+        RejectReason.LID_SENDER: _(
+            "WhatsApp did not share your phone number, so we could not identify you."
+        ),
+    }
+    return reasons.get(reason, _("This login was refused. Get a new code to try again."))  # type: ignore[call-overload]
+
+
+def _wants_html(request: HttpRequest) -> bool:
+    """A plain form post from a browser without JavaScript; JSON is the default."""
+    return "text/html" in request.headers.get("Accept", "")
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def _json(data: dict[str, Any], status: int = 200) -> HttpResponse:
+    return _no_store(JsonResponse(data, status=status))
+
+
+def _no_attempt() -> HttpResponse:
+    # One body for "none", "someone else's" and "already used" (no oracle).
+    return _json({"error": "no_attempt"}, status=404)
+
+
+def _safe_next(request: HttpRequest, url: str | None) -> str | None:
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return None
+
+
+def _redirect_url(request: HttpRequest) -> str:
+    return _safe_next(request, request.session.get(NEXT_KEY)) or app_settings.REDIRECT_URL
+
+
+PAGE_KEY = "_whatsapp_login_page"
+
+
+def _login_url(request: HttpRequest) -> str:
+    """Where a form post without JavaScript goes back to: the page that showed the code.
+
+    Projects may mount the login page at their own path (``/login``), so the path seen
+    when the page was rendered is remembered rather than reversed.
+    """
+    page = request.session.get(PAGE_KEY)
+    if isinstance(page, str) and _safe_next(request, page):
+        return page
+    return reverse("whatsapp_login:login")
+
+
+def attempt_payload(attempt: LoginAttempt, code: str) -> dict[str, Any]:
+    link = attempts.wa_link(code)
+    status = attempt.public_status
+    data: dict[str, Any] = {
+        "code": code,
+        "message": attempts.login_message(code),
+        "link": link,
+        "qr_svg": str(qr_svg(link, title=_("QR code: scan it to open WhatsApp"))),
+        "expires_at": attempt.expires_at.isoformat(),
+        "expires_in": max(0, int(attempt.expires_at.timestamp() - time.time())),
+        "status": status,
+        "status_message": status_message(status, attempt.reason),
+    }
+    return data
+
+
+@require_GET
+@never_cache
+@xframe_options_deny
+@ensure_csrf_cookie
+def login_page(request: HttpRequest) -> HttpResponse:
+    """The login page: QR code, "Open WhatsApp" button, the message as text, live status."""
+    next_url = _safe_next(request, request.GET.get("next"))
+    if next_url:
+        request.session[NEXT_KEY] = next_url
+    flash = request.session.pop(FLASH_KEY, "")
+    request.session[PAGE_KEY] = request.path
+    attempt, code = attempts.start_attempt(request)
+    context = attempt_payload(attempt, code)
+    try:
+        business_phone = normalize_phone(app_settings.BUSINESS_PHONE)
+    except InvalidPhoneNumber:
+        business_phone = app_settings.BUSINESS_PHONE
+    context.update(
+        {
+            "flash": flash,
+            "business_phone": business_phone,
+            "sandbox": app_settings.SANDBOX and settings.DEBUG,
+            "poll_interval": app_settings.POLL_INTERVAL,
+            "widget_id": "whatsapp-login-" + secrets.token_hex(4),
+        }
+    )
+    response = render(request, "whatsapp_login/login.html", context)
+    return _no_store(response)
+
+
+@require_POST
+@never_cache
+def start(request: HttpRequest) -> HttpResponse:
+    """Start an attempt for this session, or return its live one (JSON)."""
+    attempt, code = attempts.start_attempt(request)
+    if _wants_html(request):
+        return HttpResponseRedirect(_login_url(request), status=303)
+    return _json(attempt_payload(attempt, code))
+
+
+@require_GET
+@never_cache
+def status(request: HttpRequest) -> HttpResponse:
+    """The status of this session's attempt. Read-only: it never changes anything."""
+    attempt = attempts.get_session_attempt(request)
+    if attempt is None or attempt.status == Status.CONSUMED:
+        return _no_attempt()
+    public = attempt.public_status
+    data: dict[str, Any] = {
+        "status": public,
+        "expires_at": attempt.expires_at.isoformat(),
+        "message": status_message(public, attempt.reason),
+    }
+    if public == Status.REJECTED:
+        data["reason"] = attempt.reason
+    return _json(data)
+
+
+@require_POST
+@never_cache
+def complete(request: HttpRequest) -> HttpResponse:
+    """Log this session in once its attempt is confirmed."""
+    html = _wants_html(request)
+    if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+        return _json({"error": "cross_site"}, status=403)
+    attempt = attempts.get_session_attempt(request)
+    if attempt is None or attempt.status == Status.CONSUMED:
+        return HttpResponseRedirect(_login_url(request), status=303) if html else _no_attempt()
+    user = None
+    if attempt.public_status == Status.CONFIRMED:
+        user = authenticate(request, whatsapp_login_attempt=attempt)
+    if user is None:
+        attempt.refresh_from_db()
+        public = attempt.public_status
+        if html:
+            request.session[FLASH_KEY] = status_message(public, attempt.reason)
+            return HttpResponseRedirect(_login_url(request), status=303)
+        return _json({"status": public, "message": status_message(public, attempt.reason)}, 409)
+    redirect_to = _redirect_url(request)
+    login(request, user)
+    attempts.forget_session_attempt(request)
+    request.session.pop(NEXT_KEY, None)
+    if html:
+        return HttpResponseRedirect(redirect_to, status=303)
+    return _json({"redirect": redirect_to})
+
+
+@require_POST
+@never_cache
+def sandbox(request: HttpRequest) -> HttpResponse:
+    """Development only: deliver a webhook-shaped message for this session's attempt."""
+    if not (app_settings.SANDBOX and settings.DEBUG):
+        return _json({"error": "sandbox_disabled"}, status=404)
+    html = _wants_html(request)
+    attempt = attempts.get_session_attempt(request)
+    if attempt is None:
+        return HttpResponseRedirect(_login_url(request), status=303) if html else _no_attempt()
+    try:
+        sender = phone_digits(request.POST.get("phone", ""))
+        business = phone_digits(app_settings.BUSINESS_PHONE)
+    except InvalidPhoneNumber:
+        message = _("Enter the phone number in international format, e.g. +996 555 000 000.")
+        if html:
+            request.session[FLASH_KEY] = message
+            return HttpResponseRedirect(_login_url(request), status=303)
+        return _json({"error": "invalid_phone", "message": message}, status=400)
+    payload = {
+        "typeWebhook": "incomingMessageReceived",
+        "instanceData": {
+            "idInstance": app_settings.GREEN_API_ID_INSTANCE or "0",
+            "wid": f"{business}@c.us",
+            "typeInstance": "whatsapp",
+        },
+        "timestamp": int(time.time()),
+        "idMessage": "SANDBOX" + secrets.token_hex(8).upper(),
+        "senderData": {
+            "chatId": f"{sender}@c.us",
+            "sender": f"{sender}@c.us",
+            "senderName": "Sandbox",
+        },
+        "messageData": {
+            "typeMessage": "textMessage",
+            "textMessageData": {"textMessage": attempts.login_message(attempts.session_code(request))},
+        },
+    }
+    outcome = handle_payload(payload, request=None)
+    if html:
+        return HttpResponseRedirect(_login_url(request), status=303)
+    return _json({"status": outcome.action, "reason": outcome.reason})

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from django_whatsapp_login.attempts import SESSION_KEY
+
+PAYLOADS = Path(__file__).parent / "payloads"
+TOKEN = "test-webhook-token-0123456789abcdefghijklmnop"
+BUSINESS_WID = "996555000001@c.us"
+INSTANCE = "1101000001"
+_ids = itertools.count(1)
+
+
+def load_payload(name: str) -> dict[str, Any]:
+    return json.loads((PAYLOADS / name).read_text(encoding="utf-8"))
+
+
+def incoming(text: str, sender: str = "996700123456@c.us", **overrides: Any) -> dict[str, Any]:
+    """A real-shaped incomingMessageReceived textMessage payload."""
+    payload: dict[str, Any] = {
+        "typeWebhook": "incomingMessageReceived",
+        "instanceData": {"idInstance": int(INSTANCE), "wid": BUSINESS_WID, "typeInstance": "whatsapp"},
+        "timestamp": int(time.time()),
+        "idMessage": f"3EB0{next(_ids):016X}",
+        "senderData": {
+            "chatId": sender,
+            "chatName": "Tenant",
+            "sender": sender,
+            "senderName": "Tenant",
+            "senderContactName": "",
+        },
+        "messageData": {"typeMessage": "textMessage", "textMessageData": {"textMessage": text}},
+    }
+    payload.update(overrides)
+    return payload
+
+
+class WebhookClient:
+    def __init__(self, client: Client, url: str = "/whatsapp/webhook/") -> None:
+        self.client = client
+        self.url = url
+
+    def post(self, payload: Any, token: str | None = TOKEN, **extra: Any):
+        body = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
+        headers = {}
+        if token is not None:
+            headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+        headers.update(extra)
+        return self.client.post(self.url, data=body, content_type="application/json", **headers)
+
+
+@pytest.fixture
+def webhook() -> WebhookClient:
+    return WebhookClient(Client(enforce_csrf_checks=True))
+
+
+@pytest.fixture
+def browser() -> Client:
+    return Client(enforce_csrf_checks=False)
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(phone: str = "+996700123456", username: str | None = None, **kw: Any):
+        return django_user_model.objects.create_user(
+            username=username or f"user{next(_ids)}", phone=phone, **kw
+        )
+
+    return make
+
+
+def start(client: Client) -> dict[str, Any]:
+    response = client.post("/whatsapp/start/")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def session_attempt_id(client: Client) -> int:
+    return client.session[SESSION_KEY]["id"]

@@ -1,0 +1,73 @@
+"""Settings for the test suite: SQLite by default, DATABASE_URL / REDIS_URL when set."""
+
+import os
+
+import environ
+
+env = environ.Env()
+
+SECRET_KEY = "tests-only-not-secret"  # noqa: S105
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_whatsapp_login",
+    "tests.testapp",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "tests.testapp.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="sqlite:///" + os.path.join(os.path.dirname(__file__), "test.sqlite3"))
+}
+if os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+        }
+    }
+AUTH_USER_MODEL = "testapp.User"
+AUTHENTICATION_BACKENDS = [
+    "django_whatsapp_login.backends.WhatsAppLoginBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/"
+STATIC_URL = "/static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+WHATSAPP_LOGIN_BUSINESS_PHONE = "+996 555 000 001"
+WHATSAPP_LOGIN_WEBHOOK_TOKEN = "test-webhook-token-0123456789abcdefghijklmnop"  # noqa: S105
+WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE = "1101000001"
+WHATSAPP_LOGIN_MESSAGE_PREFIX = "AMT LOGIN"
