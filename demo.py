@@ -36,7 +36,7 @@ def step(message: str) -> None:
 
 def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
     print("$ " + " ".join(args), flush=True)
-    subprocess.run(args, cwd=cwd, env=env, check=True)
+    subprocess.run(args, cwd=cwd, env=env, check=True)  # noqa: S603 (our own fixed argv)
 
 
 def create_venv() -> Path:
@@ -79,15 +79,23 @@ def main() -> int:
     options = parser.parse_args()
 
     if sys.version_info < MIN_PYTHON:
-        sys.exit("The demo needs Python %d.%d or newer." % MIN_PYTHON)
+        sys.exit(f"The demo needs Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer.")
 
     python = create_venv()
     env = demo_env()
 
     step("Installing django-whatsapp-login and the example project's requirements")
     run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "-e", ".[example]"],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-e",
+            ".[example]",
+        ],
         cwd=ROOT,
     )
 
@@ -112,11 +120,14 @@ def main() -> int:
     3. The page logs you in and {url}/ greets "Demo Tenant".
 
     Admin: {url}/admin/  (user admin, password admin)
+
+    The warning whatsapp_login.W001 (no webhook token) is expected: the
+    sandbox does not use the Green API webhook.
 """,
         flush=True,
     )
     try:
-        subprocess.run(
+        subprocess.run(  # noqa: S603 (our own fixed argv)
             [str(python), "manage.py", "runserver", f"127.0.0.1:{options.port}"],
             cwd=EXAMPLE_DIR,
             env=env,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from core import views as core_views
 from django.contrib import admin
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
-from core import views as core_views
 from django_whatsapp_login import views as whatsapp_views
 from django_whatsapp_login import webhooks
 

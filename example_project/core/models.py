@@ -33,6 +33,11 @@ class Tenant(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Also covers code paths that skip full_clean() (scripts, the shell, fixtures).
+        self.phone = normalize_phone(self.phone)
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         super().clean()
         try:
@@ -41,8 +46,3 @@ class Tenant(models.Model):
             raise ValidationError(
                 {"phone": "Enter the number in international format, e.g. +996 555 000 000."}
             ) from err
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        # Also covers code paths that skip full_clean() (scripts, the shell, fixtures).
-        self.phone = normalize_phone(self.phone)
-        super().save(*args, **kwargs)

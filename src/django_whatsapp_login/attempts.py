@@ -199,13 +199,21 @@ def ignored(reason: str) -> Outcome:
     return Outcome("ignored", reason)
 
 
+def _same_personal_chat(chat_id: str, sender: str) -> bool:
+    """``chatId == sender`` (a personal chat), allowing a ``:<device>`` suffix on either."""
+    if chat_id == sender:
+        return True
+    phone = chat_id_to_phone(chat_id)
+    return phone is not None and phone == chat_id_to_phone(sender)
+
+
 def handle_message(message: IncomingText, request: HttpRequest | None = None) -> Outcome:
     """Apply one authenticated, parsed incoming message to the attempt it names.
 
     The processed-message row and the state change commit together, so a delivery is
     either fully applied once or not at all (and then Green API's retry applies it).
     """
-    if message.chat_id != message.sender:
+    if not _same_personal_chat(message.chat_id, message.sender):
         return ignored("not_personal_chat")
     code = match_code(message.text)
     if code is None:

@@ -63,7 +63,12 @@ def _dict(value: Any, reason: str) -> dict[str, Any]:
 
 
 def _str(value: Any, reason: str, *, max_length: int = MAX_ID_CHARS) -> str:
+    # isprintable() refuses control characters (NUL, which PostgreSQL cannot store) and
+    # lone surrogates from "\ud800" escapes (not encodable as UTF-8): both would make the
+    # database raise, i.e. a 500 that Green API re-sends for 24 hours.
     if not isinstance(value, str) or not value or len(value) > max_length:
+        raise Ignored(reason)
+    if not value.isprintable():
         raise Ignored(reason)
     return value
 
@@ -80,11 +85,13 @@ def _text(message_data: dict[str, Any]) -> str:
         value = data.get("textMessage")
     elif type_message in ("extendedTextMessage", "quotedMessage"):
         data = _dict(message_data.get("extendedTextMessageData"), "bad_message_data")
-        if data.get("isForwarded") is True:
-            raise Ignored("forwarded")
         value = data.get("text")
     else:
         raise Ignored("not_text_message")
+    # Both text types document isForwarded (textMessageData too, per Green API's
+    # TextMessage page): a forwarded login message is never accepted (T3).
+    if data.get("isForwarded") is True:
+        raise Ignored("forwarded")
     if not isinstance(value, str):
         raise Ignored("bad_message_data")
     if len(value) > MAX_TEXT_CHARS:

@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import authenticate, login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -85,7 +85,7 @@ def _safe_next(request: HttpRequest, url: str | None) -> str | None:
 
 
 def _redirect_url(request: HttpRequest) -> str:
-    return _safe_next(request, request.session.get(NEXT_KEY)) or app_settings.REDIRECT_URL
+    return _safe_next(request, request.session.get(NEXT_KEY)) or resolve_url(app_settings.REDIRECT_URL)
 
 
 PAGE_KEY = "_whatsapp_login_page"
@@ -170,7 +170,7 @@ def status(request: HttpRequest) -> HttpResponse:
     data: dict[str, Any] = {
         "status": public,
         "expires_at": attempt.expires_at.isoformat(),
-        "message": status_message(public, attempt.reason),
+        "status_message": status_message(public, attempt.reason),
     }
     if public == Status.REJECTED:
         data["reason"] = attempt.reason
@@ -196,7 +196,9 @@ def complete(request: HttpRequest) -> HttpResponse:
         if html:
             request.session[FLASH_KEY] = status_message(public, attempt.reason)
             return HttpResponseRedirect(_login_url(request), status=303)
-        return _json({"status": public, "message": status_message(public, attempt.reason)}, 409)
+        return _json(
+            {"status": public, "status_message": status_message(public, attempt.reason)}, 409
+        )
     redirect_to = _redirect_url(request)
     login(request, user)
     attempts.forget_session_attempt(request)

@@ -79,7 +79,7 @@ def check_instance(message: IncomingText) -> None:
         business = phone_digits(app_settings.BUSINESS_PHONE) + "@c.us"
     except InvalidPhoneNumber:
         return
-    if message.wid and message.wid != business:
+    if message.wid != business:  # "" (instance not authorized) is not our number either
         logger.warning(
             "Webhook for WhatsApp number %s ignored: WHATSAPP_LOGIN_BUSINESS_PHONE is %s",
             mask_phone(message.wid), mask_phone(business),

@@ -62,8 +62,11 @@ class Command(BaseCommand):
             if User._default_manager.filter(username="admin").exists():
                 self.stdout.write("Superuser 'admin' already exists.")
             else:
+                # A well-known password, acceptable only because DEBUG is on.
                 User._default_manager.create_superuser(
-                    username="admin", email="admin@example.com", password="admin"
+                    username="admin",
+                    email="admin@example.com",
+                    password="admin",  # noqa: S106
                 )
                 self.stdout.write("Superuser created: admin / admin (DEBUG only).")
         else:

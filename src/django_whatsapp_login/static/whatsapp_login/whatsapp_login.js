@@ -77,13 +77,13 @@
       failures = 0;
       var state = data.status;
       if (state === "confirmed") {
-        setState("confirmed", data.message || data.status_message);
+        setState("confirmed", data.status_message);
         complete();
       } else if (state === "pending") {
-        setState("pending", data.message || data.status_message);
+        setState("pending", data.status_message);
         schedule(interval);
       } else if (state === "expired" || state === "rejected") {
-        setState(state, data.message || data.status_message);
+        setState(state, data.status_message);
         window.clearTimeout(timer);
       } else {
         backoff(null);
