@@ -1,0 +1,278 @@
+"""System checks: every id is triggered by its setting and absent on the good config."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.core import checks
+from django.test import override_settings
+
+import django_whatsapp_login.checks as checks_module
+from django_whatsapp_login.conf import app_settings
+
+from .conftest import start
+
+ALL_IDS = {
+    "whatsapp_login.E001",
+    "whatsapp_login.E002",
+    "whatsapp_login.E003",
+    "whatsapp_login.E004",
+    "whatsapp_login.E005",
+    "whatsapp_login.E006",
+    "whatsapp_login.E007",
+    "whatsapp_login.E008",
+    "whatsapp_login.E009",
+    "whatsapp_login.E010",
+    "whatsapp_login.W001",
+    "whatsapp_login.W002",
+    "whatsapp_login.W003",
+}
+NOT_CALLABLE = "django_whatsapp_login.conf.MAX_ATTEMPT_TTL"
+
+
+def ids(deploy: bool = False) -> list[str]:
+    messages = checks.run_checks(include_deployment_checks=deploy)
+    return sorted(m.id for m in messages if m.id and m.id.startswith("whatsapp_login."))
+
+
+def messages_with(check_id: str, deploy: bool = False) -> list[checks.CheckMessage]:
+    return [m for m in checks.run_checks(include_deployment_checks=deploy) if m.id == check_id]
+
+
+def test_every_id_in_checks_module_is_tested_here():
+    source = Path(checks_module.__file__).read_text(encoding="utf-8")
+    assert set(re.findall(r'"(whatsapp_login\.[EW]\d{3})"', source)) == ALL_IDS
+
+
+def test_good_config_has_no_messages():
+    assert ids() == []
+    assert ids(deploy=True) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        # E001: business phone missing or not an international number
+        ({"WHATSAPP_LOGIN_BUSINESS_PHONE": ""}, "whatsapp_login.E001"),
+        ({"WHATSAPP_LOGIN_BUSINESS_PHONE": None}, "whatsapp_login.E001"),
+        ({"WHATSAPP_LOGIN_BUSINESS_PHONE": "0555 000 001"}, "whatsapp_login.E001"),
+        ({"WHATSAPP_LOGIN_BUSINESS_PHONE": "call us"}, "whatsapp_login.E001"),
+        # E002: resolver not importable / not callable
+        ({"WHATSAPP_LOGIN_USER_RESOLVER": "no_such_module.resolver"}, "whatsapp_login.E002"),
+        (
+            {"WHATSAPP_LOGIN_USER_RESOLVER": "django_whatsapp_login.resolvers.nope"},
+            "whatsapp_login.E002",
+        ),
+        ({"WHATSAPP_LOGIN_USER_RESOLVER": "notdotted"}, "whatsapp_login.E002"),
+        ({"WHATSAPP_LOGIN_USER_RESOLVER": NOT_CALLABLE}, "whatsapp_login.E002"),
+        # E003: phone field missing on the user model
+        ({"WHATSAPP_LOGIN_PHONE_FIELD": "mobile"}, "whatsapp_login.E003"),
+        # W003: phone field not indexed
+        ({"WHATSAPP_LOGIN_PHONE_FIELD": "first_name"}, "whatsapp_login.W003"),
+        # E004: backend missing
+        (
+            {"AUTHENTICATION_BACKENDS": ["django.contrib.auth.backends.ModelBackend"]},
+            "whatsapp_login.E004",
+        ),
+        # E006: TTL out of range or of the wrong type
+        ({"WHATSAPP_LOGIN_ATTEMPT_TTL": 601}, "whatsapp_login.E006"),
+        ({"WHATSAPP_LOGIN_ATTEMPT_TTL": 5}, "whatsapp_login.E006"),
+        ({"WHATSAPP_LOGIN_ATTEMPT_TTL": 0}, "whatsapp_login.E006"),
+        ({"WHATSAPP_LOGIN_ATTEMPT_TTL": -180}, "whatsapp_login.E006"),
+        ({"WHATSAPP_LOGIN_ATTEMPT_TTL": "abc"}, "whatsapp_login.E006"),
+        ({"WHATSAPP_LOGIN_ATTEMPT_TTL": "180"}, "whatsapp_login.E006"),
+        ({"WHATSAPP_LOGIN_ATTEMPT_TTL": True}, "whatsapp_login.E006"),
+        ({"WHATSAPP_LOGIN_ATTEMPT_TTL": None}, "whatsapp_login.E006"),
+        ({"WHATSAPP_LOGIN_ATTEMPT_TTL": timedelta(minutes=11)}, "whatsapp_login.E006"),
+        # E007: sandbox with DEBUG off
+        ({"WHATSAPP_LOGIN_SANDBOX": True, "DEBUG": False}, "whatsapp_login.E007"),
+        # E008: empty or too long prefix
+        ({"WHATSAPP_LOGIN_MESSAGE_PREFIX": ""}, "whatsapp_login.E008"),
+        ({"WHATSAPP_LOGIN_MESSAGE_PREFIX": "   "}, "whatsapp_login.E008"),
+        ({"WHATSAPP_LOGIN_MESSAGE_PREFIX": "L" * 41}, "whatsapp_login.E008"),
+        # E009: token of the wrong type
+        ({"WHATSAPP_LOGIN_WEBHOOK_TOKEN": 123}, "whatsapp_login.E009"),
+        ({"WHATSAPP_LOGIN_WEBHOOK_TOKEN": b"bytes-token-" * 4}, "whatsapp_login.E009"),
+        ({"WHATSAPP_LOGIN_WEBHOOK_TOKEN": {"token": "x" * 40}}, "whatsapp_login.E009"),
+        # W001: no token
+        ({"WHATSAPP_LOGIN_WEBHOOK_TOKEN": None}, "whatsapp_login.W001"),
+        ({"WHATSAPP_LOGIN_WEBHOOK_TOKEN": ""}, "whatsapp_login.W001"),
+        ({"WHATSAPP_LOGIN_WEBHOOK_TOKEN": []}, "whatsapp_login.W001"),
+        ({"WHATSAPP_LOGIN_WEBHOOK_TOKEN": ["", ""]}, "whatsapp_login.W001"),
+        # W002: a short token (also one of several, during rotation)
+        ({"WHATSAPP_LOGIN_WEBHOOK_TOKEN": "short"}, "whatsapp_login.W002"),
+        ({"WHATSAPP_LOGIN_WEBHOOK_TOKEN": ["x" * 40, "y" * 31]}, "whatsapp_login.W002"),
+    ],
+)
+def test_setting_triggers_check(overrides, expected):
+    with override_settings(**overrides):
+        found = ids()
+    assert expected in found, found
+    # Exactly the one problem: nothing else is reported for a single bad setting.
+    assert set(found) == {expected}
+
+
+def test_missing_setting_triggers_e001():
+    with override_settings():
+        del django_settings.WHATSAPP_LOGIN_BUSINESS_PHONE
+        assert ids() == ["whatsapp_login.E001"]
+        assert "not set" in messages_with("whatsapp_login.E001")[0].msg
+
+
+def test_missing_token_setting_warns():
+    with override_settings():
+        del django_settings.WHATSAPP_LOGIN_WEBHOOK_TOKEN
+        assert ids() == ["whatsapp_login.W001"]
+
+
+def test_e001_is_an_error_and_w001_a_warning():
+    with override_settings(WHATSAPP_LOGIN_BUSINESS_PHONE="", WHATSAPP_LOGIN_WEBHOOK_TOKEN=""):
+        e001 = messages_with("whatsapp_login.E001")
+        w001 = messages_with("whatsapp_login.W001")
+    assert len(e001) == 1 and e001[0].level == checks.ERROR
+    assert len(w001) == 1 and w001[0].level == checks.WARNING
+
+
+def test_e002_messages_name_the_path():
+    with override_settings(WHATSAPP_LOGIN_USER_RESOLVER="no_such_module.resolver"):
+        [message] = messages_with("whatsapp_login.E002")
+    assert "no_such_module.resolver" in message.msg
+    with override_settings(WHATSAPP_LOGIN_USER_RESOLVER=NOT_CALLABLE):
+        [message] = messages_with("whatsapp_login.E002")
+    assert "not callable" in message.msg
+
+
+def test_custom_resolver_skips_the_phone_field_checks():
+    """E003 / W003 are about the default resolver only."""
+    with override_settings(
+        WHATSAPP_LOGIN_USER_RESOLVER="tests.test_resolvers.recording_resolver",
+        WHATSAPP_LOGIN_PHONE_FIELD="mobile",
+    ):
+        assert ids() == []
+
+
+def test_unique_field_counts_as_indexed():
+    with override_settings(WHATSAPP_LOGIN_PHONE_FIELD="username"):  # unique=True
+        assert ids() == []
+
+
+def test_sessions_middleware_missing_e005():
+    middleware = [m for m in django_settings.MIDDLEWARE if "SessionMiddleware" not in m]
+    # AuthenticationMiddleware and MessageMiddleware need sessions too; Django's own
+    # admin checks complain about them, ours reports E005.
+    with override_settings(MIDDLEWARE=middleware):
+        assert "whatsapp_login.E005" in ids()
+        [message] = messages_with("whatsapp_login.E005")
+    assert message.level == checks.ERROR
+
+
+def test_sessions_app_missing_e005():
+    apps_without_sessions = [
+        app for app in django_settings.INSTALLED_APPS if app != "django.contrib.sessions"
+    ]
+    middleware = [m for m in django_settings.MIDDLEWARE if "SessionMiddleware" not in m]
+    with override_settings(INSTALLED_APPS=apps_without_sessions, MIDDLEWARE=middleware):
+        assert "whatsapp_login.E005" in ids()
+
+
+@pytest.mark.parametrize("ttl", [10, 180, 600, 300.5, timedelta(seconds=90), timedelta(minutes=10)])
+def test_valid_ttls(ttl):
+    with override_settings(WHATSAPP_LOGIN_ATTEMPT_TTL=ttl):
+        assert ids() == []
+
+
+def test_sandbox_with_debug_is_allowed():
+    with override_settings(WHATSAPP_LOGIN_SANDBOX=True, DEBUG=True):
+        assert ids() == []
+
+
+def test_token_list_of_long_strings_is_fine():
+    with override_settings(WHATSAPP_LOGIN_WEBHOOK_TOKEN=["a" * 32, "b" * 43]):
+        assert ids() == []
+        assert ids(deploy=True) == []
+
+
+@pytest.mark.parametrize("token", [None, "", []])
+def test_deploy_check_without_token_is_e010(token):
+    with override_settings(WHATSAPP_LOGIN_WEBHOOK_TOKEN=token):
+        assert "whatsapp_login.E010" in ids(deploy=True)
+        [message] = messages_with("whatsapp_login.E010", deploy=True)
+        assert message.level == checks.ERROR
+        # E010 is a deploy check only.
+        assert "whatsapp_login.E010" not in ids()
+
+
+def test_deploy_check_with_bad_token_type_reports_e009_not_e010():
+    with override_settings(WHATSAPP_LOGIN_WEBHOOK_TOKEN=123):
+        found = ids(deploy=True)
+    assert "whatsapp_login.E009" in found
+    assert "whatsapp_login.E010" not in found
+
+
+# --- conf -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_attempt_ttl_as_timedelta(browser):
+    with override_settings(WHATSAPP_LOGIN_ATTEMPT_TTL=timedelta(seconds=90)):
+        assert app_settings.ATTEMPT_TTL == timedelta(seconds=90)
+        start(browser)
+    from django_whatsapp_login.models import LoginAttempt
+
+    attempt = LoginAttempt.objects.get()
+    assert attempt.expires_at - attempt.created_at == timedelta(seconds=90)
+
+
+@pytest.mark.django_db
+def test_attempt_ttl_as_seconds(browser):
+    with override_settings(WHATSAPP_LOGIN_ATTEMPT_TTL=45):
+        start(browser)
+    from django_whatsapp_login.models import LoginAttempt
+
+    attempt = LoginAttempt.objects.get()
+    assert attempt.expires_at - attempt.created_at == timedelta(seconds=45)
+
+
+def test_default_ttl_is_180():
+    with override_settings():
+        del django_settings.WHATSAPP_LOGIN_ATTEMPT_TTL
+        assert app_settings.ATTEMPT_TTL == timedelta(seconds=180)
+
+
+@pytest.mark.django_db
+def test_settings_are_read_on_access(browser, settings):
+    assert app_settings.MESSAGE_PREFIX == "AMT LOGIN"
+    with override_settings(
+        WHATSAPP_LOGIN_MESSAGE_PREFIX="SHOP LOGIN",
+        WHATSAPP_LOGIN_BUSINESS_PHONE="+1 (415) 555-0100",
+    ):
+        assert app_settings.MESSAGE_PREFIX == "SHOP LOGIN"
+        data = start(browser)
+        assert data["message"] == f"SHOP LOGIN {data['code']}"
+        assert data["link"].startswith("https://wa.me/14155550100?text=SHOP%20LOGIN%20")
+    assert app_settings.MESSAGE_PREFIX == "AMT LOGIN"
+    settings.WHATSAPP_LOGIN_SANDBOX = True
+    assert app_settings.SANDBOX is True
+    settings.WHATSAPP_LOGIN_WEBHOOK_TOKEN = ["one", "two"]
+    assert app_settings.WEBHOOK_TOKENS == ["one", "two"]
+
+
+def test_defaults_when_unset():
+    names = [
+        "WHATSAPP_LOGIN_MESSAGE_PREFIX",
+        "WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE",
+    ]
+    with override_settings():
+        for name in names:
+            delattr(django_settings, name)
+        assert app_settings.MESSAGE_PREFIX == "LOGIN"
+        assert app_settings.GREEN_API_ID_INSTANCE == ""
+        assert app_settings.GREEN_API_URL == "https://api.green-api.com"
+        assert app_settings.USER_RESOLVER == "django_whatsapp_login.resolvers.default_resolver"
+        assert app_settings.PHONE_FIELD == "phone"
+        assert app_settings.SANDBOX is False
+        assert app_settings.REDIRECT_URL == django_settings.LOGIN_REDIRECT_URL

@@ -1,0 +1,129 @@
+"""Concurrency on a real database: threads with their own connections.
+
+Only meaningful on PostgreSQL (SQLite serialises writers), so these run when DATABASE_URL
+points at PostgreSQL; .ci/run does that in its second pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection, connections
+from django.test import Client
+
+from django_whatsapp_login.models import LoginAttempt, ProcessedMessage, Status
+
+from .conftest import WebhookClient, incoming, start
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="needs DATABASE_URL pointing at PostgreSQL"
+    ),
+]
+
+
+def run_together(functions: list[Callable[[], Any]]) -> list[Any]:
+    """Start all functions at the same moment, each in its own thread and connection."""
+    barrier = threading.Barrier(len(functions))
+    results: list[Any] = [None] * len(functions)
+
+    def worker(index: int, function: Callable[[], Any]) -> None:
+        try:
+            barrier.wait()
+            results[index] = function()
+        except Exception as err:  # surfaced by the assertions below
+            results[index] = err
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i, f)) for i, f in enumerate(functions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+def test_twenty_concurrent_deliveries_of_one_message(make_user):
+    make_user("+996700123456")
+    browser = Client()
+    payload = incoming(start(browser)["message"])
+
+    def deliver():
+        return WebhookClient(Client()).post(payload)
+
+    responses = run_together([deliver] * 20)
+    assert [r.status_code for r in responses] == [200] * 20
+    actions = Counter(r.json()["status"] for r in responses)
+    assert actions == {"confirmed": 1, "duplicate": 19}
+    assert ProcessedMessage.objects.count() == 1
+    assert LoginAttempt.objects.get().status == Status.CONFIRMED
+
+
+def test_two_senders_confirming_one_attempt_at_once(make_user):
+    make_user("+996700123456")
+    make_user("+996700654321")
+    browser = Client()
+    message = start(browser)["message"]
+    payloads = [incoming(message, "996700123456@c.us"), incoming(message, "996700654321@c.us")]
+
+    responses = run_together([lambda p=p: WebhookClient(Client()).post(p) for p in payloads])
+    assert [r.status_code for r in responses] == [200, 200]
+    attempt = LoginAttempt.objects.get()
+    # Whichever came first confirmed it; the other saw a confirmed code from another number.
+    assert attempt.status == Status.REJECTED
+    assert attempt.reason == "conflicting_sender"
+    assert browser.post("/whatsapp/complete/").status_code == 409
+    assert "_auth_user_id" not in browser.session
+
+
+def test_two_tabs_completing_at_once(make_user):
+    user = make_user("+996700123456")
+    browser = Client()
+    message = start(browser)["message"]
+    WebhookClient(Client()).post(incoming(message))
+    cookies = browser.cookies
+
+    def complete():
+        tab = Client()
+        tab.cookies = copy.deepcopy(cookies)
+        response = tab.post("/whatsapp/complete/")
+        return response.status_code, tab.session.get("_auth_user_id")
+
+    results = run_together([complete] * 5)
+    codes = Counter(code for code, _ in results)
+    assert codes[200] == 1
+    assert set(codes) <= {200, 404, 409}
+    assert [uid for code, uid in results if code == 200] == [str(user.pk)]
+    assert LoginAttempt.objects.get().status == Status.CONSUMED
+
+
+def test_webhook_racing_expiry(make_user):
+    """A confirmation and an expiry-on-read race: exactly one state wins, never both."""
+    make_user("+996700123456")
+    browser = Client()
+    message = start(browser)["message"]
+    attempt = LoginAttempt.objects.get()
+
+    def expire():
+        from django.utils import timezone
+
+        return LoginAttempt.objects.filter(pk=attempt.pk, status=Status.PENDING).update(
+            status=Status.EXPIRED, closed_at=timezone.now()
+        )
+
+    def confirm():
+        return WebhookClient(Client()).post(incoming(message)).json()["status"]
+
+    expired_rows, action = run_together([expire, confirm])
+    attempt.refresh_from_db()
+    if expired_rows == 1:
+        assert action == "ignored" and attempt.status == Status.EXPIRED
+    else:
+        assert action == "confirmed" and attempt.status == Status.CONFIRMED
