@@ -21,9 +21,8 @@ sandbox_on = override_settings(WHATSAPP_LOGIN_SANDBOX=True, DEBUG=True)
 
 
 def human(body: dict) -> str:
-    keys = {"message", "status_message"} & set(body)
-    assert len(keys) == 1, body
-    return body[keys.pop()]
+    assert "message" not in body, body
+    return body["status_message"]
 
 
 @sandbox_on
