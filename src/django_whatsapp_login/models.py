@@ -14,12 +14,24 @@ class Status(models.TextChoices):
     REJECTED = "rejected", _("Rejected")
 
 
-class RejectReason(models.TextChoices):
+class Reason(models.TextChoices):
+    """Why an attempt ended the way it did (the audit trail's reason code)."""
+
+    CONFIRMED = "confirmed", _("Confirmed")
+    LOGGED_IN = "logged_in", _("Logged in")
     UNKNOWN_NUMBER = "unknown_number", _("Number not registered")
+    SEVERAL_USERS = "several_users", _("Number shared by several users")
     INACTIVE_USER = "inactive_user", _("User cannot log in")
+    EXPIRED = "expired", _("Expired")
     CONFLICTING_SENDER = "conflicting_sender", _("Sent from two different numbers")
     LID_SENDER = "lid_sender", _("Sender number hidden (LID)")
+    RATE_LIMITED = "rate_limited", _("Rate limited")
     SUPERSEDED = "superseded", _("Replaced by a newer attempt")
+    SIGNED_OUT = "signed_out", _("Signed out from WhatsApp")
+
+
+#: Kept for code written against 0.1 development versions.
+RejectReason = Reason
 
 
 class LoginAttempt(models.Model):
@@ -34,7 +46,7 @@ class LoginAttempt(models.Model):
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
     )
-    reason = models.CharField(max_length=32, choices=RejectReason.choices, blank=True)
+    reason = models.CharField(max_length=32, choices=Reason.choices, blank=True, db_index=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
@@ -52,6 +64,9 @@ class LoginAttempt(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=256, blank=True)
+    # The session the login created, so a "NO" reply in WhatsApp can sign exactly that
+    # session out. Same secrecy as Django's own session table; cleared when used.
+    session_key = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("login attempt")
