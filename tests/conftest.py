@@ -84,3 +84,29 @@ def start(client: Client) -> dict[str, Any]:
 
 def session_attempt_id(client: Client) -> int:
     return client.session[SESSION_KEY]["id"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate-limit counters live in the cache; each test starts from zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def fake_greenapi(settings, monkeypatch):
+    """A fake Green API on 127.0.0.1 (real HTTP), with the settings pointing at it and the
+    client's backoff made instantaneous. See tests/fake_greenapi.py."""
+    from django_whatsapp_login import client
+
+    from .fake_greenapi import FakeGreenAPI
+
+    fake = FakeGreenAPI(id_instance=str(settings.WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE)).start()
+    settings.WHATSAPP_LOGIN_GREEN_API_URL = fake.url
+    settings.WHATSAPP_LOGIN_GREEN_API_TOKEN = fake.token
+    monkeypatch.setattr(client, "_sleep", lambda seconds: None)
+    yield fake
+    fake.stop()

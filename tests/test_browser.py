@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth import SESSION_KEY as AUTH_SESSION_KEY
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.backends.db import SessionStore
-from django.test import Client
+from django.test import override_settings, Client
 from django.utils import timezone
 
 from django_whatsapp_login.attempts import SESSION_KEY, hash_secret
@@ -327,6 +327,7 @@ def test_status_rejected(browser, webhook):
 
 
 @pytest.mark.parametrize("state", ["pending", "expired_pending", "confirmed", "rejected"])
+@override_settings(WHATSAPP_LOGIN_RATE_LIMIT_STATUS="")  # 20 polls at once: limits tested apart
 def test_status_never_changes_state(browser, webhook, make_user, state):
     make_user("+996700123456")
     data = start(browser)

@@ -27,9 +27,21 @@ ALL_IDS = {
     "whatsapp_login.E008",
     "whatsapp_login.E009",
     "whatsapp_login.E010",
+    "whatsapp_login.E011",
+    "whatsapp_login.E012",
+    "whatsapp_login.E013",
+    "whatsapp_login.E014",
+    "whatsapp_login.E015",
     "whatsapp_login.W001",
     "whatsapp_login.W002",
     "whatsapp_login.W003",
+    "whatsapp_login.W004",
+}
+SHARED_CACHE = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "whatsapp_login_checks",
+    }
 }
 NOT_CALLABLE = "django_whatsapp_login.conf.MAX_ATTEMPT_TTL"
 
@@ -48,6 +60,7 @@ def test_every_id_in_checks_module_is_tested_here():
     assert set(re.findall(r'"(whatsapp_login\.[EW]\d{3})"', source)) == ALL_IDS
 
 
+@override_settings(CACHES=SHARED_CACHE)
 def test_good_config_has_no_messages():
     assert ids() == []
     assert ids(deploy=True) == []
@@ -191,7 +204,7 @@ def test_sandbox_with_debug_is_allowed():
 
 
 def test_token_list_of_long_strings_is_fine():
-    with override_settings(WHATSAPP_LOGIN_WEBHOOK_TOKEN=["a" * 32, "b" * 43]):
+    with override_settings(WHATSAPP_LOGIN_WEBHOOK_TOKEN=["a" * 32, "b" * 43], CACHES=SHARED_CACHE):
         assert ids() == []
         assert ids(deploy=True) == []
 
@@ -276,3 +289,58 @@ def test_defaults_when_unset():
         assert app_settings.PHONE_FIELD == "phone"
         assert app_settings.SANDBOX is False
         assert app_settings.REDIRECT_URL == django_settings.LOGIN_REDIRECT_URL
+
+
+@pytest.mark.parametrize(
+    "value", ["20/m", "x/m/ip", "20/m/user", "0/m/ip", "20/w/ip", "20/m/ip,,5/q/session"]
+)
+@pytest.mark.parametrize("name", checks_module.RATE_LIMIT_SETTINGS)
+def test_invalid_rate_limit_is_e011(name, value):
+    with override_settings(**{"WHATSAPP_LOGIN_" + name: value}):
+        assert ids() == ["whatsapp_login.E011"]
+        [message] = messages_with("whatsapp_login.E011")
+        assert "WHATSAPP_LOGIN_" + name in message.msg
+
+
+@pytest.mark.parametrize("name", checks_module.RATE_LIMIT_SETTINGS)
+def test_disabled_rate_limit_is_a_deploy_error_e013(name):
+    with override_settings(CACHES=SHARED_CACHE, **{"WHATSAPP_LOGIN_" + name: ""}):
+        assert ids() == []
+        assert ids(deploy=True) == ["whatsapp_login.E013"]
+        [message] = messages_with("whatsapp_login.E013", deploy=True)
+        assert "WHATSAPP_LOGIN_" + name in message.msg
+
+
+@override_settings(CACHES=SHARED_CACHE, WHATSAPP_LOGIN_SANDBOX=True, DEBUG=True)
+def test_sandbox_is_a_deploy_error_even_with_debug_e012():
+    assert ids() == []
+    assert ids(deploy=True) == ["whatsapp_login.E012"]
+
+
+def test_per_process_cache_is_a_deploy_warning_w004():
+    locmem = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    with override_settings(CACHES=locmem):
+        assert ids() == []
+        assert ids(deploy=True) == ["whatsapp_login.W004"]
+        [message] = messages_with("whatsapp_login.W004", deploy=True)
+        assert message.level == checks.WARNING
+
+
+@pytest.mark.parametrize("value", [-1, "many"])
+def test_bad_trusted_proxy_count_is_e014(value):
+    with override_settings(WHATSAPP_LOGIN_TRUSTED_PROXY_COUNT=value):
+        assert ids() == ["whatsapp_login.E014"]
+
+
+def test_default_region_without_phonenumbers_is_e015(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "phonenumbers", None)  # import fails
+    with override_settings(WHATSAPP_LOGIN_DEFAULT_REGION="BR"):
+        assert ids() == ["whatsapp_login.E015"]
+
+
+def test_default_region_with_phonenumbers_is_fine():
+    pytest.importorskip("phonenumbers")
+    with override_settings(WHATSAPP_LOGIN_DEFAULT_REGION="BR"):
+        assert ids() == []

@@ -117,6 +117,8 @@ WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE = env("GREEN_API_ID_INSTANCE", default="") 
 WHATSAPP_LOGIN_GREEN_API_TOKEN = env("GREEN_API_TOKEN", default="") or None
 WHATSAPP_LOGIN_GREEN_API_URL = env("GREEN_API_URL", default="https://api.green-api.com")
 WHATSAPP_LOGIN_MESSAGE_PREFIX = "AMT LOGIN"
+# Seconds a code stays valid (10..600; the browser tests use a short one).
+WHATSAPP_LOGIN_ATTEMPT_TTL = env.int("WHATSAPP_LOGIN_ATTEMPT_TTL", default=180)
 # The "simulate sending from WhatsApp" form; the app refuses it when DEBUG is off.
 WHATSAPP_LOGIN_SANDBOX = env.bool("WHATSAPP_LOGIN_SANDBOX", default=DEBUG)
 # Phones live on core.Tenant, not on the user model.

@@ -24,15 +24,16 @@ from urllib.parse import quote
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Case, Value, When
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from . import signals
+from . import ratelimit, signals
 from .conf import app_settings
 from .greenapi import IncomingText
-from .models import LoginAttempt, ProcessedMessage, RejectReason, Status
+from .models import LoginAttempt, ProcessedMessage, Reason, Status
 from .phone import chat_id_to_phone, is_lid, mask_phone, phone_digits
-from .resolvers import get_resolver
+from .resolvers import resolve
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -128,31 +129,52 @@ def session_code(request: HttpRequest) -> str:
     return data["code"] if data else ""
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+def session_attempt_id(request: HttpRequest) -> int | None:
+    """The id of this session's attempt without a query (for rate-limit keys)."""
+    data = _session_data(request)
+    return data["id"] if data else None
+
+
+def live_session_attempt(request: HttpRequest) -> LoginAttempt | None:
+    """This session's attempt if it is still pending or confirmed and not expired."""
+    current = get_session_attempt(request)
+    if current is not None and current.public_status in (Status.PENDING, Status.CONFIRMED):
+        return current
+    return None
 
 
 def start_attempt(request: HttpRequest) -> tuple[LoginAttempt, str]:
     """Return this session's live attempt and its code, or create a new one.
 
     A pending or confirmed attempt that has not expired is reused, so reloading the page
-    does not create rows. Anything else is replaced; a still-pending predecessor is
-    closed first (one live attempt per session).
+    does not create rows. Anything else is replaced (one live attempt per session).
     """
-    current = get_session_attempt(request)
-    if current is not None and current.public_status in (Status.PENDING, Status.CONFIRMED):
-        return current, session_code(request)
-    now = timezone.now()
+    current = live_session_attempt(request)
     if current is not None:
-        _transition(current, [Status.PENDING, Status.CONFIRMED], now=now, require_live=False,
-                    status=Status.EXPIRED, closed_at=now)
+        return current, session_code(request)
+    return create_attempt(request)
+
+
+def create_attempt(request: HttpRequest) -> tuple[LoginAttempt, str]:
+    """A new attempt for this session; a still-open predecessor is closed as superseded."""
+    now = timezone.now()
+    previous = session_attempt_id(request)
+    if previous is not None:
+        LoginAttempt.objects.filter(
+            pk=previous, status__in=[Status.PENDING, Status.CONFIRMED]
+        ).update(
+            status=Status.EXPIRED,
+            reason=Case(When(expires_at__lte=now, then=Value(Reason.EXPIRED)),
+                        default=Value(Reason.SUPERSEDED)),
+            closed_at=now,
+        )
     code, binding = generate_code(), secrets.token_urlsafe(32)
     attempt = LoginAttempt.objects.create(
         code_hash=hash_secret(code),
         binding_hash=hash_secret(binding),
         created_at=now,
         expires_at=now + app_settings.ATTEMPT_TTL,
-        client_ip=client_ip(request),
+        client_ip=ratelimit.client_ip(request),
         user_agent=request.headers.get("User-Agent", "")[:256],
     )
     request.session[SESSION_KEY] = {"id": attempt.pk, "binding": binding, "code": code}
@@ -174,13 +196,59 @@ def consume(attempt: LoginAttempt, can_authenticate: Any) -> AbstractBaseUser | 
     user = user_model._default_manager.filter(pk=attempt.user_id).first()
     if user is None or not can_authenticate(user):
         if _transition(attempt, [Status.CONFIRMED], now=now, status=Status.REJECTED,
-                       reason=RejectReason.INACTIVE_USER, closed_at=now):
-            _log_rejected(attempt, RejectReason.INACTIVE_USER, None)
+                       reason=Reason.INACTIVE_USER, closed_at=now):
+            _log_rejected(attempt, Reason.INACTIVE_USER, None)
         return None
-    if not _transition(attempt, [Status.CONFIRMED], now=now, status=Status.CONSUMED, closed_at=now):
+    if not _transition(attempt, [Status.CONFIRMED], now=now, status=Status.CONSUMED,
+                       reason=Reason.LOGGED_IN, closed_at=now):
         return None
     logger.info("Login attempt %s consumed", attempt.pk)
     return user
+
+
+# --- signing a login out from WhatsApp ("Not you? Reply NO", see replies.py) -----------
+
+
+def remember_session(attempt: LoginAttempt, request: HttpRequest) -> None:
+    """Store the session that completing ``attempt`` created (call after ``login()``).
+
+    Only that session can later be signed out by a "NO" reply; the user's other sessions
+    are not touched. Keys longer than the column (cookie-based sessions, which cannot be
+    revoked server-side anyway) are not stored.
+    """
+    if request.session.session_key is None:
+        request.session.save()
+    key = request.session.session_key or ""
+    if key and len(key) <= LoginAttempt._meta.get_field("session_key").max_length:
+        LoginAttempt.objects.filter(pk=attempt.pk).update(session_key=key)
+        attempt.session_key = key
+
+
+def revoke(attempt: LoginAttempt) -> bool:
+    """Undo the login ``attempt`` made, whatever stage it reached. True if this call did it.
+
+    A confirmed attempt is rejected (the browser can no longer complete it); a consumed one
+    loses its session: the row is cleared first with a conditional UPDATE (so two "NO"s
+    delete once), then the session is deleted through ``SESSION_ENGINE``.
+    """
+    from importlib import import_module
+
+    from django.conf import settings
+
+    now = timezone.now()
+    if _transition(attempt, [Status.CONFIRMED], now=now, require_live=False,
+                   status=Status.REJECTED, reason=Reason.SIGNED_OUT, closed_at=now):
+        _log_rejected(attempt, Reason.SIGNED_OUT, None)
+        return True
+    key = attempt.session_key
+    if not key or not LoginAttempt.objects.filter(
+        pk=attempt.pk, status=Status.CONSUMED, session_key=key
+    ).update(session_key="", reason=Reason.SIGNED_OUT):
+        return False
+    import_module(settings.SESSION_ENGINE).SessionStore().delete(key)
+    attempt.session_key, attempt.reason = "", Reason.SIGNED_OUT
+    logger.info("Login attempt %s signed out from WhatsApp", attempt.pk)
+    return True
 
 
 # --- the WhatsApp side ----------------------------------------------------------------
@@ -199,12 +267,10 @@ def ignored(reason: str) -> Outcome:
     return Outcome("ignored", reason)
 
 
-def _same_personal_chat(chat_id: str, sender: str) -> bool:
-    """``chatId == sender`` (a personal chat), allowing a ``:<device>`` suffix on either."""
-    if chat_id == sender:
-        return True
-    phone = chat_id_to_phone(chat_id)
-    return phone is not None and phone == chat_id_to_phone(sender)
+#: Outcomes that count against the sender's failure limit (RATE_LIMIT_FAILED).
+FAILURES = frozenset(
+    {"unknown_code", "expired", "stale_message", "attempt_closed", "rejected"}
+)
 
 
 def handle_message(message: IncomingText, request: HttpRequest | None = None) -> Outcome:
@@ -212,12 +278,18 @@ def handle_message(message: IncomingText, request: HttpRequest | None = None) ->
 
     The processed-message row and the state change commit together, so a delivery is
     either fully applied once or not at all (and then Green API's retry applies it).
+    Messages that are not a login text cost no query.
     """
-    if not _same_personal_chat(message.chat_id, message.sender):
+    if not _personal_chat(message):
         return ignored("not_personal_chat")
     code = match_code(message.text)
     if code is None:
         return ignored("no_login_text")
+    limit_key = {"phone": chat_id_to_phone(message.sender) or message.sender}
+    if ratelimit.peek("failed", app_settings.RATE_LIMIT_FAILED, limit_key):
+        logger.warning("Login message dropped: too many failures from %s",
+                       mask_phone(message.sender))
+        return ignored("rate_limited")
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -229,8 +301,28 @@ def handle_message(message: IncomingText, request: HttpRequest | None = None) ->
         attempt = LoginAttempt.objects.filter(code_hash=hash_secret(code)).first()
         if attempt is None:
             logger.info("Login message for an unknown code from %s", mask_phone(message.sender))
-            return ignored("unknown_code")
-        return _apply(attempt, message, request)
+            outcome = ignored("unknown_code")
+        elif ratelimit.hit("confirm", app_settings.RATE_LIMIT_CONFIRM, limit_key):
+            logger.warning("Login message dropped: too many from %s", mask_phone(message.sender))
+            outcome = _reject(attempt, [Status.PENDING], Reason.RATE_LIMITED,
+                              chat_id_to_phone(message.sender), timezone.now())
+            outcome = Outcome(outcome.action, "rate_limited", outcome.attempt)
+        else:
+            outcome = _apply(attempt, message, request)
+    if outcome.action == "rejected" or outcome.reason in FAILURES:
+        ratelimit.hit("failed", app_settings.RATE_LIMIT_FAILED, limit_key)
+    return outcome
+
+
+def _personal_chat(message: IncomingText) -> bool:
+    """The chat is the sender's own (not a group): ``chatId`` and ``sender`` name one person.
+
+    The sender may carry a device suffix that the chat id lacks (``…:3@c.us``).
+    """
+    if message.chat_id == message.sender:
+        return True
+    phone = chat_id_to_phone(message.chat_id)
+    return phone is not None and phone == chat_id_to_phone(message.sender)
 
 
 def _apply(attempt: LoginAttempt, message: IncomingText, request: HttpRequest | None) -> Outcome:
@@ -239,7 +331,7 @@ def _apply(attempt: LoginAttempt, message: IncomingText, request: HttpRequest | 
     if phone is None:
         if is_lid(message.sender):
             # The digits of a LID are not a phone number: fail closed.
-            return _reject(attempt, [Status.PENDING, Status.CONFIRMED], RejectReason.LID_SENDER,
+            return _reject(attempt, [Status.PENDING, Status.CONFIRMED], Reason.LID_SENDER,
                            None, now)
         return ignored("not_personal_chat")
 
@@ -248,29 +340,29 @@ def _apply(attempt: LoginAttempt, message: IncomingText, request: HttpRequest | 
             return Outcome("duplicate", "already_confirmed", attempt)
         # Someone else sends a code that is already confirmed: the code leaked (login
         # CSRF or a relay). Nobody gets this login.
-        return _reject(attempt, [Status.CONFIRMED], RejectReason.CONFLICTING_SENDER, phone, now)
+        return _reject(attempt, [Status.CONFIRMED], Reason.CONFLICTING_SENDER, phone, now)
     if attempt.status != Status.PENDING:
         return ignored("attempt_closed")
     if attempt.is_expired(now):
         _transition(attempt, [Status.PENDING], now=now, require_live=False,
-                    status=Status.EXPIRED, closed_at=now)
+                    status=Status.EXPIRED, reason=Reason.EXPIRED, closed_at=now)
         return ignored("expired")
     sent_at = message.timestamp
     if not (attempt.created_at - CLOCK_SKEW).timestamp() <= sent_at <= attempt.expires_at.timestamp():
         return ignored("stale_message")
 
-    resolver = get_resolver()
-    user = resolver(phone, attempt=attempt, request=request, message=message)
+    user, failure = resolve(phone, attempt=attempt, request=request, message=message)
     if user is None:
-        return _reject(attempt, [Status.PENDING], RejectReason.UNKNOWN_NUMBER, phone, now)
+        return _reject(attempt, [Status.PENDING], Reason(failure), phone, now)
     from .backends import WhatsAppLoginBackend
 
     if not WhatsAppLoginBackend().user_can_authenticate(user):
-        return _reject(attempt, [Status.PENDING], RejectReason.INACTIVE_USER, phone, now)
+        return _reject(attempt, [Status.PENDING], Reason.INACTIVE_USER, phone, now)
 
     confirmed = _transition(
-        attempt, [Status.PENDING], now=now, status=Status.CONFIRMED, user=user,
-        sender_hash=sender_hash(phone), sender_masked=mask_phone(phone), confirmed_at=now,
+        attempt, [Status.PENDING], now=now, status=Status.CONFIRMED, reason=Reason.CONFIRMED,
+        user=user, sender_hash=sender_hash(phone), sender_masked=mask_phone(phone),
+        confirmed_at=now,
     )
     if not confirmed:
         # Lost a race: another delivery changed the attempt first. Judge again on fresh data.
@@ -278,7 +370,7 @@ def _apply(attempt: LoginAttempt, message: IncomingText, request: HttpRequest | 
         if attempt.status == Status.CONFIRMED and not hmac.compare_digest(
             attempt.sender_hash, sender_hash(phone)
         ):
-            return _reject(attempt, [Status.CONFIRMED], RejectReason.CONFLICTING_SENDER, phone, now)
+            return _reject(attempt, [Status.CONFIRMED], Reason.CONFLICTING_SENDER, phone, now)
         return ignored("attempt_closed")
     logger.info("Login attempt %s confirmed by %s", attempt.pk, mask_phone(phone))
     message_id = message.message_id
@@ -293,7 +385,7 @@ def _apply(attempt: LoginAttempt, message: IncomingText, request: HttpRequest | 
 def _reject(
     attempt: LoginAttempt,
     from_statuses: list[Status],
-    reason: RejectReason,
+    reason: Reason,
     phone: str | None,
     now: Any,
 ) -> Outcome:

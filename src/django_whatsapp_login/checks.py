@@ -1,6 +1,6 @@
 """System checks. Every id is listed in docs/checks.md and has a test.
 
-Ids: whatsapp_login.E001 ... E010 (errors) and W001 ... W003 (warnings).
+Ids: whatsapp_login.E001 ... E015 (errors) and W001 ... W004 (warnings).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core import checks
 
+from . import ratelimit
 from .conf import MAX_ATTEMPT_TTL, app_settings
 from .exceptions import WhatsAppLoginImproperlyConfigured
 from .phone import InvalidPhoneNumber, normalize_phone
@@ -55,18 +56,61 @@ def check_webhook_token(app_configs: Any = None, **kwargs: Any) -> list[checks.C
     return []
 
 
+RATE_LIMIT_SETTINGS = (
+    "RATE_LIMIT_START",
+    "RATE_LIMIT_STATUS",
+    "RATE_LIMIT_CONFIRM",
+    "RATE_LIMIT_FAILED",
+    "RATE_LIMIT_WEBHOOK_UNAUTHORIZED",
+)
+PER_PROCESS_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
 @checks.register(checks.Tags.security, deploy=True)
 def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
     tokens, error = _tokens()
     if not tokens and error is None:
-        return [
+        messages.append(
             checks.Error(
                 "WHATSAPP_LOGIN_WEBHOOK_TOKEN is not set; nobody can log in with WhatsApp.",
                 hint="Set the same random value here and as the Green API Webhook URL token.",
                 id="whatsapp_login.E010",
             )
-        ]
-    return []
+        )
+    if app_settings.SANDBOX:
+        messages.append(
+            checks.Error(
+                "WHATSAPP_LOGIN_SANDBOX is on: its form logs anyone in as any phone number.",
+                hint="Set WHATSAPP_LOGIN_SANDBOX = False in production.",
+                id="whatsapp_login.E012",
+            )
+        )
+    disabled = [name for name in RATE_LIMIT_SETTINGS if not getattr(app_settings, name).strip()]
+    if disabled:
+        messages.append(
+            checks.Error(
+                "Rate limits are disabled: "
+                + ", ".join("WHATSAPP_LOGIN_" + name for name in disabled)
+                + ".",
+                hint="Remove the override to use the defaults, or set your own limits.",
+                id="whatsapp_login.E013",
+            )
+        )
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    if backend in PER_PROCESS_CACHES:
+        messages.append(
+            checks.Warning(
+                f"The default cache ({backend.rsplit('.', 1)[-1]}) is per process: rate limits "
+                "do not hold across server processes.",
+                hint="Use a shared cache for 'default' (Redis, Memcached or the database cache).",
+                id="whatsapp_login.W004",
+            )
+        )
+    return messages
 
 
 @checks.register()
@@ -108,6 +152,40 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="whatsapp_login.E007",
             )
         )
+    for name in RATE_LIMIT_SETTINGS:
+        try:
+            ratelimit.parse(getattr(app_settings, name))
+        except ratelimit.InvalidRateLimit as err:
+            errors.append(
+                checks.Error(
+                    f"WHATSAPP_LOGIN_{name}: {err}",
+                    hint='Write rules like "20/m/ip,5/m/session" (amount/period/key).',
+                    id="whatsapp_login.E011",
+                )
+            )
+    try:
+        proxies = app_settings.TRUSTED_PROXY_COUNT
+    except (TypeError, ValueError):
+        proxies = -1
+    if proxies < 0:
+        errors.append(
+            checks.Error(
+                "WHATSAPP_LOGIN_TRUSTED_PROXY_COUNT must be a whole number >= 0.",
+                hint="The number of reverse proxies in front of Django (0 without one).",
+                id="whatsapp_login.E014",
+            )
+        )
+    if app_settings.DEFAULT_REGION:
+        try:
+            import phonenumbers  # noqa: F401
+        except ImportError:
+            errors.append(
+                checks.Error(
+                    "WHATSAPP_LOGIN_DEFAULT_REGION needs the 'phonenumbers' package.",
+                    hint="pip install 'django-whatsapp-login[phonenumbers]'",
+                    id="whatsapp_login.E015",
+                )
+            )
     prefix = app_settings.MESSAGE_PREFIX
     if not prefix.strip() or len(prefix) > 40:
         errors.append(

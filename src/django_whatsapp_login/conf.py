@@ -21,6 +21,17 @@ def _get(name: str, default: Any = None) -> Any:
     return getattr(settings, "WHATSAPP_LOGIN_" + name, default)
 
 
+def _duration(name: str, value: Any) -> timedelta:
+    """Seconds or a timedelta, as every duration setting accepts."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise WhatsAppLoginImproperlyConfigured(
+            f"WHATSAPP_LOGIN_{name} must be a number of seconds or a timedelta."
+        )
+    return timedelta(seconds=value)
+
+
 class AppSettings:
     @property
     def BUSINESS_PHONE(self) -> str:
@@ -59,14 +70,7 @@ class AppSettings:
 
     @property
     def ATTEMPT_TTL(self) -> timedelta:
-        value = _get("ATTEMPT_TTL", 180)
-        if isinstance(value, timedelta):
-            return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise WhatsAppLoginImproperlyConfigured(
-                "WHATSAPP_LOGIN_ATTEMPT_TTL must be a number of seconds or a timedelta."
-            )
-        return timedelta(seconds=value)
+        return _duration("ATTEMPT_TTL", _get("ATTEMPT_TTL", 180))
 
     @property
     def USER_RESOLVER(self) -> str:
@@ -84,10 +88,97 @@ class AppSettings:
     def REDIRECT_URL(self) -> str:
         return str(_get("REDIRECT_URL", None) or settings.LOGIN_REDIRECT_URL)
 
+    # --- rate limits (allauth-style strings, see ratelimit.py; "" disables one) ---------
+
+    @property
+    def RATE_LIMIT_START(self) -> str:
+        """Attempt creation (login page and ``start``), per client IP and per session."""
+        return str(_get("RATE_LIMIT_START", "20/m/ip,5/m/session") or "")
+
+    @property
+    def RATE_LIMIT_STATUS(self) -> str:
+        """Status polls and completions, per attempt and per session."""
+        return str(_get("RATE_LIMIT_STATUS", "2/s/attempt,120/m/session") or "")
+
+    @property
+    def RATE_LIMIT_CONFIRM(self) -> str:
+        """Valid login messages per sender phone."""
+        return str(_get("RATE_LIMIT_CONFIRM", "3/m/phone,10/h/phone") or "")
+
+    @property
+    def RATE_LIMIT_FAILED(self) -> str:
+        """Failed login messages (unknown, expired, refused) per sender phone."""
+        return str(_get("RATE_LIMIT_FAILED", "5/5m/phone") or "")
+
+    @property
+    def RATE_LIMIT_WEBHOOK_UNAUTHORIZED(self) -> str:
+        """Webhook requests with a missing or wrong token, per client IP."""
+        return str(_get("RATE_LIMIT_WEBHOOK_UNAUTHORIZED", "10/m/ip") or "")
+
+    @property
+    def TRUSTED_PROXY_COUNT(self) -> int:
+        """How many reverse proxies in front of Django append to X-Forwarded-For."""
+        return int(_get("TRUSTED_PROXY_COUNT", 0) or 0)
+
+    # --- retention (whatsapp_login_cleanup) -----------------------------------------
+
+    @property
+    def ATTEMPT_RETENTION(self) -> timedelta:
+        return _duration("ATTEMPT_RETENTION", _get("ATTEMPT_RETENTION", timedelta(hours=24)))
+
+    @property
+    def PROCESSED_MESSAGE_RETENTION(self) -> timedelta:
+        return _duration(
+            "PROCESSED_MESSAGE_RETENTION",
+            _get("PROCESSED_MESSAGE_RETENTION", timedelta(hours=48)),
+        )
+
+    @property
+    def DEFAULT_REGION(self) -> str:
+        """ISO country code for reading national phone formats (needs ``phonenumbers``)."""
+        return str(_get("DEFAULT_REGION", "") or "").upper()
+
     @property
     def POLL_INTERVAL(self) -> int:
         """Milliseconds between two status requests of the login page."""
         return int(_get("POLL_INTERVAL", 1000))
+
+    # --- Green API HTTP client and WhatsApp replies (issue 4) ------------------------
+
+    @property
+    def GREEN_API_TIMEOUT(self) -> float:
+        """Seconds to wait for one Green API HTTP call (management commands, polling)."""
+        return float(_get("GREEN_API_TIMEOUT", 10))
+
+    @property
+    def REPLIES(self) -> bool:
+        """Answer login messages in WhatsApp (opt-in; needs the Green API id and token)."""
+        return bool(_get("REPLIES", False))
+
+    @property
+    def REPLIES_PER_HOUR(self) -> int:
+        """At most this many replies to one phone number per hour (SR-24)."""
+        return int(_get("REPLIES_PER_HOUR", 3))
+
+    @property
+    def REPLY_TIMEOUT(self) -> float:
+        """Seconds one reply may take; a reply is never retried."""
+        return float(_get("REPLY_TIMEOUT", 5))
+
+    @property
+    def REPLY_LANGUAGE(self) -> str:
+        """Language of the replies; empty means ``LANGUAGE_CODE``."""
+        return str(_get("REPLY_LANGUAGE", "") or settings.LANGUAGE_CODE)
+
+    @property
+    def SIGN_OUT_WINDOW(self) -> timedelta:
+        """How long after a login a "NO" reply from the same number still signs it out."""
+        return _duration("SIGN_OUT_WINDOW", _get("SIGN_OUT_WINDOW", timedelta(hours=24)))
+
+    @property
+    def SITE_NAME(self) -> str:
+        """The site's name in replies; empty means the Sites framework's name or the host."""
+        return str(_get("SITE_NAME", "") or "")
 
 
 app_settings = AppSettings()

@@ -9,3 +9,11 @@ class WhatsAppLoginImproperlyConfigured(ImproperlyConfigured):
 
 class InvalidPhoneNumber(ValueError):
     """The value cannot be read as an international phone number."""
+
+
+class AmbiguousPhone(Exception):  # noqa: N818
+    """Raised by a resolver when several users own the phone: nobody is logged in.
+
+    Optional: a resolver may also just return ``None``; raising this records the more
+    precise reason ``several_users`` in the audit trail.
+    """

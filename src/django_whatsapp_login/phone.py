@@ -9,7 +9,14 @@ import re
 
 from .exceptions import InvalidPhoneNumber
 
-__all__ = ["InvalidPhoneNumber", "chat_id_to_phone", "mask_phone", "normalize_phone", "phone_digits"]
+__all__ = [
+    "InvalidPhoneNumber",
+    "chat_id_to_phone",
+    "mask_phone",
+    "normalize_phone",
+    "phone_digits",
+    "whatsapp_variants",
+]
 
 # E.164: at most 15 digits, the country code never starts with 0. Real numbers have at
 # least 8 digits with their country code (the shortest national numbers are 4-5 digits
@@ -21,13 +28,17 @@ _SEPARATORS = re.compile(r"[\s\-.()/\u00a0\u2010-\u2015]+")
 _PERSONAL_CHAT_ID = re.compile(r"([1-9][0-9]{6,14})(?::[0-9]{1,4})?@c\.us")
 
 
-def normalize_phone(value: str) -> str:
+def normalize_phone(value: str, region: str | None = None) -> str:
     """Return ``value`` as E.164 (``"+996557903999"``) or raise :class:`InvalidPhoneNumber`.
 
     Accepts international numbers in the usual written forms: ``"+996 557 903-999"``,
     ``"(+996) 557903999"``, ``"00996557903999"`` and bare digits ``"996557903999"``
-    (read as international). National formats with a trunk prefix (``"0557 903 999"``)
-    are refused, because the country cannot be known.
+    (read as international).
+
+    National formats (``"0557 903 999"``) need to know the country: pass ``region``
+    (``"KG"``) or set ``WHATSAPP_LOGIN_DEFAULT_REGION``, and install the optional
+    ``phonenumbers`` package (``pip install django-whatsapp-login[phonenumbers]``).
+    Without them a national number is refused rather than guessed.
     """
     if not isinstance(value, str):
         raise InvalidPhoneNumber("A phone number must be a string.")
@@ -37,10 +48,63 @@ def normalize_phone(value: str) -> str:
     elif text.startswith("00"):
         digits = text[2:]
     else:
+        if region is None:
+            from .conf import app_settings
+
+            region = app_settings.DEFAULT_REGION
+        if region:
+            return _parse_national(value, region)
         digits = text
     if not digits.isascii() or not _E164_DIGITS.fullmatch(digits):
         raise InvalidPhoneNumber(f"Not an international phone number: {mask_phone(value)!s}")
     return "+" + digits
+
+
+def _parse_national(value: str, region: str) -> str:
+    try:
+        import phonenumbers
+    except ImportError:  # pragma: no cover - depends on the optional extra
+        raise InvalidPhoneNumber(
+            "Reading national phone formats needs the 'phonenumbers' package."
+        ) from None
+    try:
+        parsed = phonenumbers.parse(value, region.upper())
+    except phonenumbers.NumberParseException:
+        raise InvalidPhoneNumber(f"Not a phone number: {mask_phone(value)}") from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise InvalidPhoneNumber(f"Not a possible phone number: {mask_phone(value)}")
+    result = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if not _E164_DIGITS.fullmatch(result[1:]):
+        raise InvalidPhoneNumber(f"Not a phone number: {mask_phone(value)}")
+    return result
+
+
+def whatsapp_variants(phone: str) -> list[str]:
+    """The E.164 forms under which the owner of WhatsApp id ``phone`` may be stored.
+
+    WhatsApp's id is not always the number people write (see Green API's notes on
+    countries): in Brazil mobile numbers got a 9th digit that older WhatsApp ids lack,
+    Mexican WhatsApp ids carry a ``1`` after ``52`` that the dialled number no longer
+    has, and Argentine mobile ids carry a ``9`` after ``54``. The first item is ``phone``
+    itself; the others are only added for those countries and lengths.
+    """
+    digits = phone.lstrip("+")
+    variants = [phone]
+    if digits.startswith("55") and len(digits) in (12, 13):
+        area, local = digits[2:4], digits[4:]
+        if len(local) == 8 and local[0] in "6789":  # id without the 9th digit
+            variants.append(f"+55{area}9{local}")
+        elif len(local) == 9 and local[0] == "9":  # number with it; id may lack it
+            variants.append(f"+55{area}{local[1:]}")
+    elif digits.startswith("521") and len(digits) == 13:
+        variants.append("+52" + digits[3:])
+    elif digits.startswith("52") and len(digits) == 12:
+        variants.append("+521" + digits[2:])
+    elif digits.startswith("549") and len(digits) == 13:
+        variants.append("+54" + digits[3:])
+    elif digits.startswith("54") and len(digits) == 12:
+        variants.append("+549" + digits[2:])
+    return variants
 
 
 def phone_digits(value: str) -> str:

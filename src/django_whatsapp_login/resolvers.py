@@ -18,27 +18,60 @@ from django.contrib.auth import get_user_model
 from django.utils.module_loading import import_string
 
 from .conf import app_settings
-from .exceptions import WhatsAppLoginImproperlyConfigured
+from .exceptions import AmbiguousPhone, WhatsAppLoginImproperlyConfigured
+from .phone import whatsapp_variants
 
 logger = logging.getLogger("django_whatsapp_login")
 
 Resolver = Callable[..., Any]
 
 
-def default_resolver(phone: str, **context: Any) -> Any:
-    """Exactly one user whose ``WHATSAPP_LOGIN_PHONE_FIELD`` equals ``phone``, else None.
+def find_users(phone: str) -> list[Any]:
+    """Users whose ``WHATSAPP_LOGIN_PHONE_FIELD`` holds ``phone`` or a WhatsApp variant.
 
-    One indexed equality query (index the field); at most two rows are fetched to tell
-    "one" from "several".
+    ``phone`` and its variants (Brazil's 9th digit, Mexico's ``521``/``52``, Argentina's
+    ``549``/``54``; see :func:`~django_whatsapp_login.phone.whatsapp_variants`) are looked
+    up in one indexed query, fetching at most two rows to tell "one" from "several".
     """
     user_model = get_user_model()
     field = app_settings.PHONE_FIELD
-    users = list(user_model._default_manager.filter(**{field: phone})[:2])
+    variants = whatsapp_variants(phone)
+    lookup = {field: phone} if len(variants) == 1 else {f"{field}__in": variants}
+    return list(user_model._default_manager.filter(**lookup)[:2])
+
+
+def default_resolver(phone: str, **context: Any) -> Any:
+    """Exactly one user whose ``WHATSAPP_LOGIN_PHONE_FIELD`` holds ``phone``, else None.
+
+    Zero or several matching users give ``None``: never "the first".
+    """
+    users = find_users(phone)
     if len(users) == 1:
         return users[0]
     if users:
         logger.warning("Several users share the phone of a login message; nobody is logged in")
     return None
+
+
+def resolve(phone: str, **context: Any) -> tuple[Any, str]:
+    """Run the configured resolver: ``(user, "")`` or ``(None, reason)``.
+
+    The reason is ``"unknown_number"`` or ``"several_users"``. The default resolver's
+    lookup is run here directly so that a shared number is recorded as such; a custom
+    resolver reports one by raising :class:`AmbiguousPhone` (or just returns ``None``).
+    """
+    resolver = get_resolver()
+    if resolver is default_resolver:
+        users = find_users(phone)
+        if len(users) > 1:
+            logger.warning("Several users share the phone of a login message; nobody is logged in")
+            return None, "several_users"
+        return (users[0], "") if users else (None, "unknown_number")
+    try:
+        user = resolver(phone, **context)
+    except AmbiguousPhone:
+        return None, "several_users"
+    return (user, "") if user is not None else (None, "unknown_number")
 
 
 def get_resolver() -> Resolver:

@@ -9,7 +9,7 @@ the change has committed, so receivers never see a state that could be rolled ba
     A WhatsApp message from a known number confirmed the attempt.
     kwargs: ``attempt``, ``user``, ``phone`` (E.164 of the sender), ``message_id``.
 ``attempt_rejected``
-    kwargs: ``attempt``, ``reason`` (a ``RejectReason`` value, e.g. ``"unknown_number"``),
+    kwargs: ``attempt``, ``reason`` (a ``Reason`` value, e.g. ``"unknown_number"``),
     ``phone`` (E.164 of the sender or ``None`` when it could not be read).
 
 Completing the login sends Django's own ``user_logged_in``.

@@ -23,9 +23,9 @@ from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from . import attempts
+from . import attempts, ratelimit
 from .conf import app_settings
-from .models import LoginAttempt, RejectReason, Status
+from .models import LoginAttempt, Reason, Status
 from .phone import InvalidPhoneNumber, normalize_phone, phone_digits
 from .qr import qr_svg
 from .webhooks import handle_payload
@@ -43,15 +43,19 @@ def status_message(status: str, reason: str = "") -> str:
     if status == Status.EXPIRED:
         return _("This code has expired. Get a new code to try again.")
     reasons = {
-        RejectReason.UNKNOWN_NUMBER: _("This number is not registered."),
-        RejectReason.INACTIVE_USER: _("This account cannot log in."),
-        RejectReason.CONFLICTING_SENDER: _(
+        Reason.UNKNOWN_NUMBER: _("This number is not registered."),
+        Reason.INACTIVE_USER: _("This account cannot log in."),
+        Reason.CONFLICTING_SENDER: _(
             "The code was sent from two different numbers, so it was cancelled. "
             "Get a new code and send it only from your own phone."
         ),
-        RejectReason.LID_SENDER: _(
+        Reason.LID_SENDER: _(
             "WhatsApp did not share your phone number, so we could not identify you."
         ),
+        Reason.SEVERAL_USERS: _(
+            "This number belongs to several accounts, so we cannot tell which one is yours."
+        ),
+        Reason.RATE_LIMITED: _("Too many login messages from this number. Try again later."),
     }
     return reasons.get(reason, _("This login was refused. Get a new code to try again."))  # type: ignore[call-overload]
 
@@ -69,6 +73,58 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 
 def _json(data: dict[str, Any], status: int = 200) -> HttpResponse:
     return _no_store(JsonResponse(data, status=status))
+
+
+class RateLimited(Exception):  # noqa: N818
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+def _too_many(retry_after: int) -> HttpResponse:
+    response = _json(
+        {
+            "error": "rate_limited",
+            "retry_after": retry_after,
+            "status_message": _("Too many requests. Try again in a moment."),
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _session_key(request: HttpRequest) -> str:
+    if not request.session.session_key:
+        request.session.save()
+    return request.session.session_key or ""
+
+
+def _start_or_reuse(request: HttpRequest) -> tuple[LoginAttempt, str]:
+    """This session's live attempt, or a new one within RATE_LIMIT_START."""
+    current = attempts.live_session_attempt(request)
+    if current is not None:
+        return current, attempts.session_code(request)
+    retry_after = ratelimit.hit(
+        "start",
+        app_settings.RATE_LIMIT_START,
+        {"ip": ratelimit.client_ip(request), "session": _session_key(request)},
+    )
+    if retry_after:
+        raise RateLimited(retry_after)
+    return attempts.create_attempt(request)
+
+
+def _check_poll_limit(request: HttpRequest) -> int | None:
+    attempt_id = attempts.session_attempt_id(request)
+    return ratelimit.hit(
+        "status",
+        app_settings.RATE_LIMIT_STATUS,
+        {
+            "attempt": str(attempt_id) if attempt_id else None,
+            "session": request.session.session_key,
+        },
+    )
 
 
 def _no_attempt() -> HttpResponse:
@@ -130,7 +186,17 @@ def login_page(request: HttpRequest) -> HttpResponse:
         request.session[NEXT_KEY] = next_url
     flash = request.session.pop(FLASH_KEY, "")
     request.session[PAGE_KEY] = request.path
-    attempt, code = attempts.start_attempt(request)
+    try:
+        attempt, code = _start_or_reuse(request)
+    except RateLimited as limited:
+        response = render(
+            request,
+            "whatsapp_login/rate_limited.html",
+            {"retry_after": limited.retry_after},
+            status=429,
+        )
+        response["Retry-After"] = str(limited.retry_after)
+        return _no_store(response)
     context = attempt_payload(attempt, code)
     try:
         business_phone = normalize_phone(app_settings.BUSINESS_PHONE)
@@ -153,7 +219,10 @@ def login_page(request: HttpRequest) -> HttpResponse:
 @never_cache
 def start(request: HttpRequest) -> HttpResponse:
     """Start an attempt for this session, or return its live one (JSON)."""
-    attempt, code = attempts.start_attempt(request)
+    try:
+        attempt, code = _start_or_reuse(request)
+    except RateLimited as limited:
+        return _too_many(limited.retry_after)
     if _wants_html(request):
         return HttpResponseRedirect(_login_url(request), status=303)
     return _json(attempt_payload(attempt, code))
@@ -163,6 +232,9 @@ def start(request: HttpRequest) -> HttpResponse:
 @never_cache
 def status(request: HttpRequest) -> HttpResponse:
     """The status of this session's attempt. Read-only: it never changes anything."""
+    retry_after = _check_poll_limit(request)
+    if retry_after:
+        return _too_many(retry_after)
     attempt = attempts.get_session_attempt(request)
     if attempt is None or attempt.status == Status.CONSUMED:
         return _no_attempt()
@@ -203,6 +275,8 @@ def complete(request: HttpRequest) -> HttpResponse:
     login(request, user)
     attempts.forget_session_attempt(request)
     request.session.pop(NEXT_KEY, None)
+    # Remember the session this login created, so a "NO" in WhatsApp can end exactly it.
+    attempts.remember_session(attempt, request)
     if html:
         return HttpResponseRedirect(redirect_to, status=303)
     return _json({"redirect": redirect_to})

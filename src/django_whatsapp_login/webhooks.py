@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from . import attempts
+from . import attempts, ratelimit
 from .conf import app_settings
 from .greenapi import MAX_BODY_BYTES, Ignored, IncomingText, loads, parse_incoming_text
 from .phone import InvalidPhoneNumber, mask_phone, phone_digits
@@ -96,7 +96,12 @@ def handle_payload(data: Any, request: HttpRequest | None = None) -> attempts.Ou
         check_instance(message)
     except Ignored as ignored:
         return attempts.ignored(ignored.reason)
-    return attempts.handle_message(message, request=request)
+    outcome = attempts.handle_message(message, request=request)
+    # WhatsApp replies (opt-in, WHATSAPP_LOGIN_REPLIES): sent after commit, and a "NO"
+    # signs the sender's last login out. A no-op when replies are off. See replies.py.
+    from . import replies
+
+    return replies.handle(message, outcome)
 
 
 def _content_length(request: HttpRequest) -> int:
@@ -115,6 +120,17 @@ def webhook_view(request: HttpRequest) -> HttpResponse:
         return response
     # Authenticate before the body is read or parsed.
     if not token_is_valid(request.headers.get("Authorization", ""), app_settings.WEBHOOK_TOKENS):
+        # Counted per client IP only when the token is wrong, so a flood of forgeries from
+        # elsewhere can never lock Green API (which has the token) out.
+        retry_after = ratelimit.hit(
+            "webhook_unauthorized",
+            app_settings.RATE_LIMIT_WEBHOOK_UNAUTHORIZED,
+            {"ip": ratelimit.client_ip(request)},
+        )
+        if retry_after:
+            response = JsonResponse({"error": "rate_limited"}, status=429)
+            response["Retry-After"] = str(retry_after)
+            return response
         logger.warning("Webhook request with a missing or wrong token refused")
         return unauthorized()
     if _content_length(request) > MAX_BODY_BYTES:

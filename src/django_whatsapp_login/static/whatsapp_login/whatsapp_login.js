@@ -90,9 +90,21 @@
       }
     }
 
+    var lastPoll = 0;
+
+    // An immediate check (tab shown again, window focused), but never more than one
+    // request a second per attempt: the server's limit is WHATSAPP_LOGIN_RATE_LIMIT_STATUS.
+    function pollSoon() {
+      var state = root.getAttribute("data-state");
+      if (state === "expired" || state === "rejected") { return; }
+      var wait = lastPoll + interval - Date.now();
+      if (wait <= 0) { poll(); } else { schedule(wait); }
+    }
+
     function poll() {
       if (busy || finished) { return; }
       busy = true;
+      lastPoll = Date.now();
       request("GET", statusUrl).then(function (result) {
         busy = false;
         if (result.status === 200) { handle(result.data); }
@@ -126,7 +138,7 @@
       if (!countdown) { return; }
       var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
       countdown.textContent = String(left);
-      if (left === 0 && root.getAttribute("data-state") === "pending") { poll(); }
+      if (left === 0 && root.getAttribute("data-state") === "pending") { pollSoon(); }
     }
 
     if (newForm) {
@@ -137,17 +149,17 @@
         event.preventDefault();
         request("POST", sandboxForm.action, new FormData(sandboxForm)).then(function (result) {
           if (result.status === 400 && result.data.message) { statusLine.textContent = result.data.message; }
-          poll();
+          pollSoon();
         });
       });
     }
     // Coming back from WhatsApp on a phone: check at once instead of waiting for a
     // throttled background timer.
     document.addEventListener("visibilitychange", function () {
-      if (document.visibilityState === "visible") { poll(); }
+      if (document.visibilityState === "visible") { pollSoon(); }
     });
-    window.addEventListener("pageshow", function () { poll(); });
-    window.addEventListener("focus", function () { poll(); });
+    window.addEventListener("pageshow", pollSoon);
+    window.addEventListener("focus", pollSoon);
 
     setState(root.getAttribute("data-state") || "pending", "");
     window.setInterval(tick, 1000);

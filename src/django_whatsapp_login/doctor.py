@@ -1,0 +1,534 @@
+"""The checks behind ``manage.py whatsapp_login_check``: why does nobody get logged in?
+
+In the original system every failure looked the same ("waiting for confirmation in
+WhatsApp" forever). Its causes were: the instance not authorised, the webhook not
+configured or not working, the user's phone not in the database, the message never sent.
+Each check below names one of them and says how to fix it. Secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+from django.http.request import split_domain_port, validate_host
+from django.urls import Resolver404, resolve
+
+from .client import (
+    QUOTA_CACHE_KEY,
+    GreenAPIClient,
+    GreenAPIError,
+    InstanceSettings,
+    QuotaExceeded,
+    WaSettings,
+    redact,
+)
+from .conf import DEFAULT_RESOLVER, app_settings
+from .exceptions import WhatsAppLoginImproperlyConfigured
+from .phone import InvalidPhoneNumber, mask_phone, normalize_phone, phone_digits
+
+PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
+CONSOLE = "https://console.green-api.com"
+
+#: getStateInstance values: (what it means, what to do).
+STATES: dict[str | None, tuple[str, str]] = {
+    "notAuthorized": (
+        "the instance is not authorised: no WhatsApp account is linked to it, so no message "
+        "ever reaches it",
+        f"open the instance in {CONSOLE}, show its QR code and scan it with WhatsApp on the "
+        "business phone (Settings > Linked devices > Link a device)",
+    ),
+    "blocked": (
+        "WhatsApp has banned the account of this instance",
+        "appeal from the WhatsApp app on the business phone, or link another number and "
+        "update WHATSAPP_LOGIN_BUSINESS_PHONE",
+    ),
+    "starting": (
+        "the instance is starting (after a reboot or a settings change; up to 5 minutes)",
+        "wait 5 minutes and run the check again; if it stays 'starting', reboot the instance "
+        "in the console",
+    ),
+    "yellowCard": (
+        "WhatsApp has suspended sending from this number for suspected spam",
+        "stop sending for a while (turn WHATSAPP_LOGIN_REPLIES off), keep the phone online, "
+        "and check again later",
+    ),
+    "sleepMode": (
+        "the instance is in sleep mode: the phone is offline",
+        "bring the business phone online (network, battery), then reboot the instance",
+    ),
+    None: (
+        "the instance is still being created (Green API answers null)",
+        "wait a few minutes after creating the instance and run the check again",
+    ),
+}
+
+
+@dataclass
+class Result:
+    id: str
+    title: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != FAIL
+
+
+@dataclass
+class Report:
+    results: list[Result]
+
+    @property
+    def ok(self) -> bool:
+        return all(result.ok for result in self.results)
+
+    def failed(self, strict: bool = False) -> list[Result]:
+        bad = (FAIL, WARN) if strict else (FAIL,)
+        return [r for r in self.results if r.status in bad]
+
+    def to_json(self, strict: bool = False) -> str:
+        return json.dumps(
+            {"ok": not self.failed(strict), "checks": [asdict(r) for r in self.results]},
+            ensure_ascii=False, indent=2,
+        )
+
+
+def authorization_header(token: str) -> str:
+    """The ``Authorization`` header Green API sends for a webhookUrlToken value."""
+    if token.strip().lower().startswith(("bearer ", "basic ")):
+        return token.strip()
+    return f"Bearer {token}"
+
+
+def is_webhook_path(path: str) -> bool:
+    from .webhooks import webhook_view
+
+    try:
+        return resolve(path).func is webhook_view
+    except Resolver404:
+        return False
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def webhook_url_problem(url: str) -> str:
+    """Why ``url`` cannot be this site's webhook URL, or ``""``."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        return f"{url!r} is not an http(s) URL"
+    if parts.scheme == "http" and not _loopback(host):
+        return f"{url} is plain http: use https (Green API sends the token in a header)"
+    if parts.query or parts.fragment:
+        return f"{url} has a query or fragment; the webhook needs neither"
+    domain, _port = split_domain_port(parts.netloc.rsplit("@", 1)[-1])
+    allowed = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    if not validate_host(domain, allowed):
+        return f"the host {host} is not in ALLOWED_HOSTS, so Django would refuse it"
+    if not is_webhook_path(parts.path or "/"):
+        return f"the path {parts.path or '/'} is not this site's webhook view"
+    return ""
+
+
+class Doctor:
+    """Run every check; ``client_factory`` builds the Green API client (tests inject one)."""
+
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        phone: str | None = None,
+        self_test: bool = False,
+        poll: bool = False,
+        client_factory: Callable[[], GreenAPIClient] | None = None,
+    ) -> None:
+        self.url = url
+        self.phone = phone
+        self.self_test = self_test
+        self.poll = poll
+        self.client_factory = client_factory or (lambda: GreenAPIClient.from_settings(max_retries=1))
+        self.results: list[Result] = []
+        self.quota_error: QuotaExceeded | None = None
+        self.remote: InstanceSettings | None = None
+
+    def add(self, id: str, title: str, status: str, detail: str, fix: str = "") -> Result:  # noqa: A002
+        result = Result(id, title, status, detail, fix if status in (FAIL, WARN) else "")
+        self.results.append(result)
+        return result
+
+    def run(self) -> Report:
+        api_ready = self.check_settings()
+        if api_ready:
+            with self.client_factory() as client:
+                self.check_api(client)
+        else:
+            for id_, title in (("instance_state", "Instance state"), ("webhook", "Webhook")):
+                self.add(id_, title, SKIP, "skipped: the Green API settings are incomplete")
+        self.check_quota()
+        self.check_users()
+        if self.self_test:
+            self.check_delivery()
+        return Report(self.results)
+
+    # --- settings -------------------------------------------------------------------------
+
+    def check_settings(self) -> bool:
+        missing = []
+        for name, value in (
+            ("WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE", app_settings.GREEN_API_ID_INSTANCE),
+            ("WHATSAPP_LOGIN_GREEN_API_TOKEN", app_settings.GREEN_API_TOKEN),
+        ):
+            if not value:
+                missing.append(name)
+        try:
+            tokens = app_settings.WEBHOOK_TOKENS
+        except WhatsAppLoginImproperlyConfigured:
+            tokens = []
+        if not tokens and not self.poll:
+            missing.append("WHATSAPP_LOGIN_WEBHOOK_TOKEN")
+        try:
+            normalize_phone(app_settings.BUSINESS_PHONE)
+        except InvalidPhoneNumber:
+            missing.append("WHATSAPP_LOGIN_BUSINESS_PHONE")
+        if missing:
+            self.add(
+                "settings", "Settings", FAIL, "missing or invalid: " + ", ".join(missing),
+                "set them in settings.py (the id and API token are on the instance's page in "
+                f"{CONSOLE}; the webhook token is a random value: python -c \"import secrets; "
+                "print(secrets.token_urlsafe(32))\")",
+            )
+        else:
+            self.add("settings", "Settings", PASS,
+                     f"instance {app_settings.GREEN_API_ID_INSTANCE} at {app_settings.GREEN_API_URL}")
+        return bool(app_settings.GREEN_API_ID_INSTANCE and app_settings.GREEN_API_TOKEN)
+
+    # --- Green API --------------------------------------------------------------------------
+
+    def _api_failed(self, id_: str, title: str, err: GreenAPIError) -> None:
+        if isinstance(err, QuotaExceeded):
+            self.quota_error = err
+        fix = (
+            "check WHATSAPP_LOGIN_GREEN_API_URL (the apiUrl shown in the console), "
+            "WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE and WHATSAPP_LOGIN_GREEN_API_TOKEN"
+        )
+        self.add(id_, title, FAIL, redact(str(err)), fix)
+
+    def check_api(self, client: GreenAPIClient) -> None:
+        try:
+            state = client.get_state_instance()
+        except GreenAPIError as err:
+            self._api_failed("instance_state", "Instance state", err)
+            return
+        if state.authorized:
+            self.add("instance_state", "Instance state", PASS, "authorized")
+        else:
+            meaning, fix = STATES.get(
+                state.state, (f"unknown state {state.state!r}", "see the Green API console")
+            )
+            self.add("instance_state", "Instance state", FAIL,
+                     f"{state.state or 'null'}: {meaning}", fix)
+        try:
+            self.remote = client.get_settings()
+        except GreenAPIError as err:
+            self._api_failed("webhook", "Instance settings", err)
+            return
+        wa: WaSettings | None = None
+        if state.authorized:
+            try:
+                wa = client.get_wa_settings()
+            except GreenAPIError as err:
+                if isinstance(err, QuotaExceeded):
+                    self.quota_error = err
+        self.check_business_phone(self.remote, wa)
+        if self.poll:
+            self.check_poll_mode(self.remote)
+        else:
+            self.check_webhook_url(self.remote)
+            self.check_webhook_token(self.remote)
+        self.check_incoming(self.remote)
+        self.check_lid(self.remote)
+
+    def check_business_phone(self, remote: InstanceSettings, wa: WaSettings | None) -> None:
+        title = "Business phone"
+        instance_phone = (wa.phone if wa else "") or remote.wid.split("@")[0]
+        try:
+            ours = phone_digits(app_settings.BUSINESS_PHONE)
+        except InvalidPhoneNumber:
+            self.add("business_phone", title, SKIP, "WHATSAPP_LOGIN_BUSINESS_PHONE is not set")
+            return
+        if not instance_phone:
+            self.add("business_phone", title, SKIP, "the instance has no WhatsApp number yet")
+        elif instance_phone.split(":")[0] != ours:
+            self.add(
+                "business_phone", title, FAIL,
+                f"the instance is WhatsApp +{instance_phone}, but WHATSAPP_LOGIN_BUSINESS_PHONE "
+                f"is +{ours}: users write to a number this instance does not receive, and "
+                "deliveries from the instance are ignored",
+                f"set WHATSAPP_LOGIN_BUSINESS_PHONE = \"+{instance_phone}\" (or authorise the "
+                "instance with the right phone)",
+            )
+        else:
+            self.add("business_phone", title, PASS, f"+{ours}")
+
+    def check_webhook_url(self, remote: InstanceSettings) -> None:
+        title = "Webhook URL"
+        setup = "run: manage.py whatsapp_login_setup --webhook-url https://<your host><webhook path>"
+        if not remote.webhook_url:
+            self.add(
+                "webhook_url", title, FAIL,
+                "webhook not configured: Green API has no webhook URL, so incoming messages are "
+                "never delivered to this site",
+                setup + " (or, without a public URL, run manage.py whatsapp_login_poll and "
+                "check with --poll)",
+            )
+            return
+        if self.url:
+            if remote.webhook_url != self.url:
+                self.add(
+                    "webhook_url", title, FAIL,
+                    f"wrong webhook URL: Green API sends to {remote.webhook_url}, but this site "
+                    f"receives at {self.url}",
+                    f"run: manage.py whatsapp_login_setup --webhook-url {self.url}",
+                )
+                return
+        problem = webhook_url_problem(remote.webhook_url)
+        if problem:
+            self.add("webhook_url", title, FAIL,
+                     f"wrong webhook URL {remote.webhook_url}: {problem}", setup)
+        else:
+            self.add("webhook_url", title, PASS, remote.webhook_url)
+
+    def check_webhook_token(self, remote: InstanceSettings) -> None:
+        from .webhooks import token_is_valid
+
+        title = "Webhook token"
+        fix = ("run manage.py whatsapp_login_setup --webhook-url <url> (it sets the token from "
+               "WHATSAPP_LOGIN_WEBHOOK_TOKEN), or paste the same value into the console")
+        try:
+            tokens = app_settings.WEBHOOK_TOKENS
+        except WhatsAppLoginImproperlyConfigured:
+            tokens = []
+        if not remote.webhook_url_token:
+            self.add(
+                "webhook_token", title, FAIL,
+                "webhook token not set in Green API: deliveries carry no Authorization header "
+                "and the webhook refuses every one of them (401)", fix,
+            )
+        elif not tokens:
+            self.add("webhook_token", title, FAIL,
+                     "WHATSAPP_LOGIN_WEBHOOK_TOKEN is empty: the webhook refuses everything", fix)
+        elif not token_is_valid(authorization_header(remote.webhook_url_token), tokens):
+            self.add(
+                "webhook_token", title, FAIL,
+                "wrong webhook token: the token in Green API differs from "
+                "WHATSAPP_LOGIN_WEBHOOK_TOKEN, so every delivery gets 401", fix,
+            )
+        elif not token_is_valid(authorization_header(remote.webhook_url_token), tokens[:1]):
+            self.add("webhook_token", title, WARN,
+                     "Green API uses an older token from WHATSAPP_LOGIN_WEBHOOK_TOKEN", fix)
+        else:
+            self.add("webhook_token", title, PASS, "matches WHATSAPP_LOGIN_WEBHOOK_TOKEN")
+
+    def check_poll_mode(self, remote: InstanceSettings) -> None:
+        if remote.webhook_url:
+            self.add(
+                "webhook_url", "Polling mode", FAIL,
+                f"a webhook URL is set ({remote.webhook_url}): Green API refuses polling then",
+                "run: manage.py whatsapp_login_setup --poll",
+            )
+        else:
+            self.add("webhook_url", "Polling mode", PASS,
+                     "no webhook URL; run manage.py whatsapp_login_poll to receive messages")
+
+    def check_incoming(self, remote: InstanceSettings) -> None:
+        title = "Incoming webhooks"
+        if remote.incoming_webhook:
+            self.add("incoming_webhook", title, PASS, "incomingWebhook is on")
+        else:
+            self.add(
+                "incoming_webhook", title, FAIL,
+                "incomingWebhook is off: the message is never sent to this site, so no login "
+                "is ever confirmed",
+                "run manage.py whatsapp_login_setup (it turns incomingWebhook on), or enable "
+                "'Receive webhooks on incoming messages' in the console",
+            )
+
+    def check_lid(self, remote: InstanceSettings) -> None:
+        title = "LID mode"
+        if remote.enable_lid_mode:
+            self.add(
+                "lid_mode", title, FAIL,
+                "enableLidMode is on: senders arrive as @lid ids that carry no phone number, and "
+                "every such login is refused (fail closed)",
+                "run manage.py whatsapp_login_setup (it turns enableLidMode off), or switch off "
+                "'Use chat IDs' in the console",
+            )
+        elif remote.enable_lid_mode is None:
+            self.add("lid_mode", title, PASS, "enableLidMode is not reported by this instance")
+        else:
+            self.add("lid_mode", title, PASS, "enableLidMode is off")
+
+    def check_quota(self) -> None:
+        title = "Quota"
+        fix = ("the Developer plan allows messages with 3 chats a month; move the instance to a "
+               "paid plan in the console")
+        if self.quota_error is not None:
+            self.add("quota", title, FAIL,
+                     f"quota exceeded (HTTP 466): {self.quota_error.detail or 'no details'}", fix)
+            return
+        seen = cache.get(QUOTA_CACHE_KEY)
+        if isinstance(seen, dict):
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(seen.get("at", 0)))
+            self.add("quota", title, WARN,
+                     f"Green API answered 466 (quota exceeded) to {seen.get('method')} at {when}",
+                     fix)
+            return
+        self.add("quota", title, PASS, "no 466 answer seen")
+
+    # --- users --------------------------------------------------------------------------------
+
+    def check_users(self) -> None:
+        if self.phone:
+            self.check_one_phone(self.phone)
+        self.check_audit()
+
+    def check_one_phone(self, value: str) -> None:
+        from .exceptions import AmbiguousPhone
+        from .resolvers import get_resolver
+
+        title = "Phone lookup"
+        try:
+            phone = normalize_phone(value)
+        except InvalidPhoneNumber:
+            self.add("phone_lookup", title, FAIL, f"{mask_phone(value)} is not an international "
+                     "phone number", "pass it as +<country code><number>")
+            return
+        try:
+            user = get_resolver()(phone, attempt=None, request=None, message=None)
+        except AmbiguousPhone:
+            user, shared = None, True
+        else:
+            shared = False
+        field = app_settings.PHONE_FIELD
+        if shared:
+            self.add("phone_lookup", title, FAIL,
+                     f"{mask_phone(phone)} belongs to several users: nobody can log in with it",
+                     "keep the number on one account only")
+        elif user is None:
+            self.add(
+                "phone_lookup", title, FAIL,
+                f"phone not in the database: the resolver finds no user for {mask_phone(phone)}",
+                f"store {mask_phone(phone)} exactly in E.164 (+<digits>, no spaces) in the "
+                f"user's {field!r} field (django_whatsapp_login.phone.normalize_phone helps), "
+                "or fix WHATSAPP_LOGIN_USER_RESOLVER",
+            )
+        else:
+            self.add("phone_lookup", title, PASS,
+                     f"{mask_phone(phone)} belongs to user id {getattr(user, 'pk', '?')}")
+
+    def check_audit(self) -> None:
+        from .phone_audit import NOT_E164, audit_phones
+
+        title = "User phones"
+        try:
+            report = audit_phones()
+        except WhatsAppLoginImproperlyConfigured as err:
+            if app_settings.USER_RESOLVER != DEFAULT_RESOLVER:
+                self.add("user_phones", title, SKIP,
+                         "a custom resolver is configured; test a number with --phone")
+            else:
+                self.add("user_phones", title, FAIL, str(err),
+                         "set WHATSAPP_LOGIN_PHONE_FIELD to the user model's phone field")
+            return
+        summary = (f"{report.reachable} of {report.total} users can log in "
+                   f"({report.empty} without a phone, {report.inactive} inactive)")
+        problems = []
+        for issue in report.unusable[:10]:
+            if issue.problem == NOT_E164:
+                problems.append(f"user {issue.pk}: {issue.masked} is not stored as E.164 "
+                                f"({issue.normalized_masked})")
+            else:
+                problems.append(f"user {issue.pk}: {issue.masked} is not a phone number")
+        for shared in report.shared[:10]:
+            problems.append(f"{shared.masked} is shared by users "
+                            + ", ".join(str(pk) for pk in shared.pks))
+        more = len(report.unusable) + len(report.shared) - len(problems)
+        if more > 0:
+            problems.append(f"and {more} more")
+        fix = ("store every phone in E.164 (+<digits>) with "
+               "django_whatsapp_login.phone.normalize_phone(), one account per number")
+        if report.reachable == 0 and app_settings.USER_RESOLVER == DEFAULT_RESOLVER:
+            self.add("user_phones", title, FAIL,
+                     "phone not in the database: no user has a usable phone. " + summary
+                     + ("; " + "; ".join(problems) if problems else ""), fix)
+        elif problems:
+            self.add("user_phones", title, WARN, summary + "; " + "; ".join(problems), fix)
+        else:
+            self.add("user_phones", title, PASS, summary)
+
+    # --- the delivery self-test ----------------------------------------------------------------
+
+    def check_delivery(self) -> None:
+        title = "Test delivery"
+        url = self.url or (self.remote.webhook_url if self.remote else "")
+        if not url:
+            self.add("self_test", title, FAIL, "no webhook URL to test", "pass --url")
+            return
+        try:
+            tokens = app_settings.WEBHOOK_TOKENS
+        except WhatsAppLoginImproperlyConfigured:
+            tokens = []
+        token = (self.remote.webhook_url_token if self.remote else "") or (tokens[:1] or [""])[0]
+        body = {
+            "typeWebhook": "whatsappLoginSelfTest",
+            "instanceData": {"idInstance": app_settings.GREEN_API_ID_INSTANCE,
+                             "typeInstance": "whatsapp"},
+            "timestamp": int(time.time()),
+        }
+        fix = ("make the URL reachable from the internet over https, route it to "
+               "django_whatsapp_login's webhook view, and check proxies that strip the "
+               "Authorization header")
+        try:
+            with requests.Session() as session:
+                answer = session.post(url, json=body, timeout=10, allow_redirects=False,
+                                      headers={"Authorization": authorization_header(token)})
+                anonymous = session.post(url, json=body, timeout=10, allow_redirects=False)
+        except requests.RequestException as err:
+            self.add("self_test", title, FAIL,
+                     f"webhook not working: {url} cannot be reached ({type(err).__name__})", fix)
+            return
+        if answer.status_code != 200:
+            self.add("self_test", title, FAIL,
+                     f"webhook not working: an authenticated test delivery to {url} got HTTP "
+                     f"{answer.status_code}, not 200", fix)
+        elif anonymous.status_code == 200:
+            self.add("self_test", title, FAIL,
+                     f"{url} answers 200 without a token: it is not this app's webhook, or a "
+                     "proxy answers for it", fix)
+        else:
+            self.add("self_test", title, PASS,
+                     f"{url} answered 200 (and {anonymous.status_code} without the token)")
+
+
+def run(**options: Any) -> Report:
+    return Doctor(**options).run()

@@ -1,0 +1,138 @@
+"""Rate limits through Django's cache framework, written as allauth-style strings.
+
+A limit string is a comma-separated list of rules ``<amount>/<period>/<key>``:
+``"20/m/ip,5/m/session"``. The period is a unit (``s``, ``m``, ``h``, ``d``) optionally
+preceded by a multiplier (``5m`` is five minutes). The key says what is counted: ``ip``
+(the client address, see ``WHATSAPP_LOGIN_TRUSTED_PROXY_COUNT``), ``session``, ``attempt``
+or ``phone``. An empty string disables the limit.
+
+Counters live in the default cache, so limits hold across processes only with a shared
+cache (Redis, Memcached, the database cache); ``check --deploy`` warns about per-process
+caches. Counting uses fixed windows: ``cache.add`` then ``cache.incr``, both atomic on
+every shared backend Django ships.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.core.cache import cache
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+_RULE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*/\s*(ip|session|attempt|phone)\s*")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class InvalidRateLimit(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Rule:
+    amount: int
+    period: int
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.amount}/{self.period}s/{self.key}"
+
+
+def parse(spec: str) -> list[Rule]:
+    """Parse ``"20/m/ip,5/m/session"``; raise :class:`InvalidRateLimit` on a bad rule."""
+    rules: list[Rule] = []
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        match = _RULE.fullmatch(part)
+        if match is None:
+            raise InvalidRateLimit(f"Not a rate limit rule: {part.strip()!r}")
+        amount, multiplier, unit, key = match.groups()
+        period = int(multiplier or 1) * _UNITS[unit]
+        if int(amount) < 1 or period < 1:
+            raise InvalidRateLimit(f"Not a rate limit rule: {part.strip()!r}")
+        rules.append(Rule(int(amount), period, key))
+    return rules
+
+
+def _cache_key(action: str, rule: Rule, value: str, window: int) -> str:
+    # Hash the value: it may be an IP address or a phone number, and cache keys show up
+    # in monitoring tools.
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
+    return f"whatsapp_login:rl:{action}:{rule.key}:{rule.period}:{digest}:{window}"
+
+
+def hit(action: str, spec: str, keys: dict[str, str | None]) -> int | None:
+    """Count one event against every rule of ``spec``.
+
+    ``keys`` maps a key kind to this request's value (``{"ip": "203.0.113.5"}``); rules
+    whose key has no value are skipped. Returns ``None`` when the event is allowed, or the
+    number of seconds until the first exceeded window ends (for ``Retry-After``).
+    """
+    now = time.time()
+    retry_after: int | None = None
+    for rule in parse(spec):
+        value = keys.get(rule.key)
+        if not value:
+            continue
+        window = int(now // rule.period)
+        key = _cache_key(action, rule, value, window)
+        cache.add(key, 0, timeout=rule.period + 1)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=rule.period + 1)
+            count = 1
+        if count > rule.amount:
+            wait = max(1, int((window + 1) * rule.period - now + 0.999))
+            retry_after = max(retry_after or 0, wait)
+    return retry_after
+
+
+def peek(action: str, spec: str, keys: dict[str, str | None]) -> int | None:
+    """Like :func:`hit` without counting: is the limit already exhausted?"""
+    now = time.time()
+    retry_after: int | None = None
+    for rule in parse(spec):
+        value = keys.get(rule.key)
+        if not value:
+            continue
+        window = int(now // rule.period)
+        count = cache.get(_cache_key(action, rule, value, window), 0)
+        if count >= rule.amount:
+            wait = max(1, int((window + 1) * rule.period - now + 0.999))
+            retry_after = max(retry_after or 0, wait)
+    return retry_after
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address: ``REMOTE_ADDR``, or X-Forwarded-For behind trusted proxies.
+
+    With ``WHATSAPP_LOGIN_TRUSTED_PROXY_COUNT = N`` the N-th address from the right of
+    X-Forwarded-For is the one our own outermost proxy saw; anything left of it is
+    written by the client and never trusted. With the default 0 the header is ignored.
+    """
+    from .conf import app_settings
+
+    remote = request.META.get("REMOTE_ADDR") or None
+    count = app_settings.TRUSTED_PROXY_COUNT
+    if count <= 0:
+        return remote
+    forwarded = [
+        part.strip()
+        for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        if part.strip()
+    ]
+    if len(forwarded) < count:
+        return remote
+    candidate = forwarded[-count]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
