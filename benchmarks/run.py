@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -36,7 +35,8 @@ ROOT = HERE.parent
 VENV = HERE / ".venv"
 VENV_PY = VENV / "bin" / "python"
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/postgres"
-TOKEN = "bench-" + secrets.token_urlsafe(32)
+# Shared with the child processes (browser, resolver) through the environment.
+TOKEN = os.environ.setdefault("WL_BENCH_TOKEN", "bench-" + secrets.token_urlsafe(32))
 WORKERS = 4
 USERS = 400
 BUSINESS_WID = "996555000001@c.us"
@@ -276,10 +276,14 @@ def run_queries() -> list[dict]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    control = re.compile(r"^(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE SAVEPOINT)\b")
+
     def count(fn):
         with CaptureQueriesContext(connection) as ctx:
             response = fn()
-        return len(ctx.captured_queries), response
+        total = len(ctx.captured_queries)
+        data = sum(1 for q in ctx.captured_queries if not control.match(q["sql"]))
+        return (data, total), response
 
     rows = []
     browser = Client()
@@ -321,7 +325,7 @@ def run_queries() -> list[dict]:
                                       HTTP_AUTHORIZATION="Bearer wrong"))
     assert r.status_code == 401
     rows.append(("webhook, wrong token (401)", n))
-    return [{"operation": op, "queries": q} for op, q in rows]
+    return [{"operation": op, "queries": q[0], "with_tx": q[1]} for op, q in rows]
 
 
 # --- resolver ----------------------------------------------------------------------------------
@@ -565,7 +569,7 @@ def run_load(server, logins: int, clients: int) -> dict:
                                send_after=0.3 + random.random() * 1.5)
             with lock:
                 results.append(r)
-        except Exception as err:  # noqa: BLE001 (counted and reported)
+        except Exception as err:
             with lock:
                 errors.append(repr(err)[:200])
 
@@ -596,7 +600,6 @@ def machine() -> dict:
             break
     mem = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
     import django
-
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -638,9 +641,12 @@ def report(results: dict, command: str) -> str:
                    f"{r['ratio']:.2f}x | {target} | {r['cpu_ms']:.2f} ms "
                    f"({r['cpu_ratio']:.2f}x) |")
     out += ["", "## SQL queries per operation (CaptureQueriesContext, database sessions)", "",
-            "| operation | queries |", "|---|---:|"]
+            "Statements that read or write data; the second column also counts BEGIN, "
+            "COMMIT and SAVEPOINT round trips. Database sessions: reading the session is one "
+            "query, saving it one or more.", "",
+            "| operation | queries | with transaction control |", "|---|---:|---:|"]
     for r in results["queries"]:
-        out.append(f"| {r['operation']} | {r['queries']} |")
+        out.append(f"| {r['operation']} | {r['queries']} | {r['with_tx']} |")
     q = {r["operation"]: r["queries"] for r in results["queries"]}
     conf = q["webhook, confirming login message"]
     ign = q["webhook, ignored event (outgoingMessageStatus)"]
@@ -778,7 +784,7 @@ def main() -> int:
         print("SQL queries per operation ...", flush=True)
         results["queries"] = run_queries()
         for r in results["queries"]:
-            print(f"  {r['operation']}: {r['queries']}")
+            print(f"  {r['operation']}: {r['queries']} ({r['with_tx']} with transaction control)")
 
         print("Throughput ...", flush=True)
         results["throughput"] = run_throughput(server, opts.quick)

@@ -77,7 +77,9 @@ class FakeGreenAPI:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     # --- control -----------------------------------------------------------------------
 
@@ -135,15 +137,15 @@ class FakeGreenAPI:
             return 404, {"error": f"unknown method {method}"}, {}
         return handler(http_method, query, body, rest)
 
-    def api_getStateInstance(self, http_method, query, body, rest):  # noqa: N802
+    def api_getStateInstance(self, http_method, query, body, rest):
         if self.state is None:
             return 200, None, {}
         return 200, {"stateInstance": self.state}, {}
 
-    def api_getSettings(self, http_method, query, body, rest):  # noqa: N802
+    def api_getSettings(self, http_method, query, body, rest):
         return 200, dict(self.settings), {}
 
-    def api_setSettings(self, http_method, query, body, rest):  # noqa: N802
+    def api_setSettings(self, http_method, query, body, rest):
         if http_method != "POST" or not isinstance(body, dict):
             return 400, {"error": "bad request"}, {}
         self.events.append(("setSettings", dict(body)))
@@ -151,17 +153,17 @@ class FakeGreenAPI:
             self.settings.update(body)
         return 200, {"saveSettings": True}, {}
 
-    def api_getWaSettings(self, http_method, query, body, rest):  # noqa: N802
+    def api_getWaSettings(self, http_method, query, body, rest):
         return 200, dict(self.wa_settings), {}
 
-    def api_sendMessage(self, http_method, query, body, rest):  # noqa: N802
+    def api_sendMessage(self, http_method, query, body, rest):
         if http_method != "POST" or not isinstance(body, dict) or "chatId" not in body:
             return 400, {"error": "bad request"}, {}
         self.sent.append(body)
         self.events.append(("sendMessage", body))
         return 200, {"idMessage": f"BAE5{len(self.sent):012X}"}, {}
 
-    def api_receiveNotification(self, http_method, query, body, rest):  # noqa: N802
+    def api_receiveNotification(self, http_method, query, body, rest):
         if self.settings.get("webhookUrl"):
             # Green API refuses HTTP-API polling while a webhook URL is set.
             return 400, {"error": "webhookUrl is set"}, {}
@@ -172,7 +174,7 @@ class FakeGreenAPI:
         self.events.append(("receiveNotification", head[0]))
         return 200, {"receiptId": head[0], "body": head[1]}, {}
 
-    def api_deleteNotification(self, http_method, query, body, rest):  # noqa: N802
+    def api_deleteNotification(self, http_method, query, body, rest):
         if http_method != "DELETE" or len(rest) != 1:
             return 400, {"error": "bad request"}, {}
         receipt = int(rest[0])
@@ -212,9 +214,9 @@ class FakeGreenAPI:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_GET = do_POST = do_DELETE = _handle  # noqa: N815
+            do_GET = do_POST = do_DELETE = _handle
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep test output clean
 
         return Handler

@@ -1,4 +1,5 @@
-from django.urls import include, path
+from django.contrib.staticfiles.views import serve
+from django.urls import include, path, re_path
 from sesame.views import LoginView as SesameLoginView
 
 from django_whatsapp_login import views as whatsapp_views
@@ -16,4 +17,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("sesame/request/", views.sesame_request),
     path("sesame/login/", SesameLoginView.as_view()),
+    # gunicorn serves no files; the login page needs its script (no WhiteNoise here either).
+    re_path(r"^static/(?P<path>.*)$", serve, {"insecure": True}),
 ]

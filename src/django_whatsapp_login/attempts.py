@@ -285,7 +285,10 @@ def handle_message(message: IncomingText, request: HttpRequest | None = None) ->
     code = match_code(message.text)
     if code is None:
         return ignored("no_login_text")
-    limit_key = {"phone": chat_id_to_phone(message.sender) or message.sender}
+    phone = chat_id_to_phone(message.sender)
+    if phone is None and not is_lid(message.sender):
+        return ignored("not_personal_chat")  # broadcast, newsletter, anything unknown
+    limit_key = {"phone": phone or message.sender}
     if ratelimit.peek("failed", app_settings.RATE_LIMIT_FAILED, limit_key):
         logger.warning("Login message dropped: too many failures from %s",
                        mask_phone(message.sender))

@@ -92,7 +92,7 @@ class _RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 (a broken record is not ours to fix)
+        except Exception:  # a broken record is not ours to fix
             return True
         cleaned = redact(message)
         if cleaned != message:
@@ -293,7 +293,8 @@ class GreenAPIClient:
         return InstanceState(str(state) if state else None)
 
     def get_settings(self) -> InstanceSettings:
-        return InstanceSettings.from_json(self._object("getSettings", self._call("GET", "getSettings")))
+        data = self._call("GET", "getSettings")
+        return InstanceSettings.from_json(self._object("getSettings", data))
 
     def set_settings(self, changes: dict[str, Any]) -> bool:
         """Change some settings. The instance restarts; they apply within about 5 minutes."""
@@ -349,7 +350,8 @@ class GreenAPIClient:
     def delete_notification(self, receipt_id: int) -> bool:
         """Remove a handled notification; ``False`` when it was already gone."""
         data = self._object(
-            "deleteNotification", self._call("DELETE", "deleteNotification", suffix=f"/{int(receipt_id)}")
+            "deleteNotification",
+            self._call("DELETE", "deleteNotification", suffix=f"/{int(receipt_id)}"),
         )
         return data.get("result") is True
 
@@ -437,7 +439,9 @@ class GreenAPIClient:
         try:
             return response.json()
         except ValueError:
-            raise GreenAPIError(method, "the answer is not JSON", status=response.status_code) from None
+            raise GreenAPIError(
+                method, "the answer is not JSON", status=response.status_code
+            ) from None
 
     def _http_error(self, method: str, response: requests.Response) -> GreenAPIError:
         status = response.status_code
@@ -481,5 +485,5 @@ def _record_quota(method: str, error: GreenAPIError) -> None:
             QUOTA_CACHE_KEY, {"method": method, "at": time.time(), "detail": error.detail},
             timeout=7 * 86400,
         )
-    except Exception:  # noqa: BLE001 (best effort; never hide the real error)
+    except Exception:  # best effort; never hide the real error
         logger.debug("Could not record the Green API quota state in the cache")

@@ -166,12 +166,14 @@ class Doctor:
         self.phone = phone
         self.self_test = self_test
         self.poll = poll
-        self.client_factory = client_factory or (lambda: GreenAPIClient.from_settings(max_retries=1))
+        self.client_factory = client_factory or (
+            lambda: GreenAPIClient.from_settings(max_retries=1)
+        )
         self.results: list[Result] = []
         self.quota_error: QuotaExceeded | None = None
         self.remote: InstanceSettings | None = None
 
-    def add(self, id: str, title: str, status: str, detail: str, fix: str = "") -> Result:  # noqa: A002
+    def add(self, id: str, title: str, status: str, detail: str, fix: str = "") -> Result:
         result = Result(id, title, status, detail, fix if status in (FAIL, WARN) else "")
         self.results.append(result)
         return result
@@ -219,7 +221,8 @@ class Doctor:
             )
         else:
             self.add("settings", "Settings", PASS,
-                     f"instance {app_settings.GREEN_API_ID_INSTANCE} at {app_settings.GREEN_API_URL}")
+                     f"instance {app_settings.GREEN_API_ID_INSTANCE} at "
+                     f"{app_settings.GREEN_API_URL}")
         return bool(app_settings.GREEN_API_ID_INSTANCE and app_settings.GREEN_API_TOKEN)
 
     # --- Green API --------------------------------------------------------------------------
@@ -292,7 +295,8 @@ class Doctor:
 
     def check_webhook_url(self, remote: InstanceSettings) -> None:
         title = "Webhook URL"
-        setup = "run: manage.py whatsapp_login_setup --webhook-url https://<your host><webhook path>"
+        setup = ("run: manage.py whatsapp_login_setup --webhook-url "
+                 "https://<your host><webhook path>")
         if not remote.webhook_url:
             self.add(
                 "webhook_url", title, FAIL,

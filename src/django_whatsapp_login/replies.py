@@ -25,7 +25,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
@@ -92,8 +93,8 @@ def site_name() -> str:
             from django.contrib.sites.models import Site
 
             return Site.objects.get_current().name
-        except Exception:  # noqa: BLE001 (no table or no row: fall through)
-            pass
+        except Exception:  # no table or no row yet: fall back to the host
+            logger.debug("No Sites framework name for replies", exc_info=True)
     for host in settings.ALLOWED_HOSTS:
         if host and host != "*" and not host.startswith("."):
             return host
@@ -140,7 +141,9 @@ def sign_out(message: IncomingText, phone: str) -> attempts.Outcome:
     with transaction.atomic():
         try:
             with transaction.atomic():
-                ProcessedMessage.objects.create(chat_id=message.chat_id, message_id=message.message_id)
+                ProcessedMessage.objects.create(
+                    chat_id=message.chat_id, message_id=message.message_id
+                )
         except IntegrityError:
             return attempts.Outcome("duplicate")
         attempt = (
@@ -231,13 +234,14 @@ def send(kind: str, phone: str, chat_id: str, message_id: str, **context: Any) -
         if not _claim(chat_id, message_id):
             return False
         if not _under_cap(phone):
-            logger.info("WhatsApp reply (%s) to %s skipped: hourly cap reached", kind, mask_phone(phone))
+            logger.info("WhatsApp reply (%s) to %s skipped: hourly cap reached",
+                        kind, mask_phone(phone))
             return False
         text = render(kind, **context)
         timeout = app_settings.REPLY_TIMEOUT
         with GreenAPIClient.from_settings(timeout=timeout, max_retries=0) as client:
             client.send_message(phone_digits(phone) + "@c.us", text, timeout=timeout, max_retries=0)
-    except Exception as err:  # noqa: BLE001 (a reply must never break or undo a login)
+    except Exception as err:  # a reply must never break or undo a login
         logger.warning("WhatsApp reply (%s) to %s failed: %s", kind, mask_phone(phone), redact(err))
         return False
     logger.info("WhatsApp reply (%s) sent to %s", kind, mask_phone(phone))

@@ -1,5 +1,8 @@
 """Fixtures of the real-browser suite: gunicorn serving the example project, Chromium.
 
+Servers and browser live for this package only (``scope="package"``): they are gone before
+the rest of the suite runs, so Playwright's event loop never meets Django's ORM.
+
 The suite runs when Chromium (``/usr/bin/chromium`` or ``WHATSAPP_LOGIN_E2E_CHROMIUM``),
 the ``playwright`` package (driving that Chromium: no browser download ever),
 ``zxing-cpp``, Pillow and gunicorn are present. Otherwise it is skipped, unless
@@ -123,7 +126,7 @@ print("seeded", Tenant.objects.count())
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e_database(e2e_available: None) -> Iterator[str]:
     database = Database()
     url = database.create()
@@ -172,7 +175,7 @@ def _site(database_url: str, name: str, **extra: str) -> Iterator[Site]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def site(e2e_database: str) -> Iterator[Site]:
     """The example project under gunicorn (3 workers, DEBUG off, the default TTL)."""
     setup = GunicornServer(env=_env(e2e_database, "unused"))
@@ -181,13 +184,13 @@ def site(e2e_database: str) -> Iterator[Site]:
     yield from _site(e2e_database, "main")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def short_ttl_site(site: Site, e2e_database: str) -> Iterator[Site]:
     """A second server on the same database whose codes live only SHORT_TTL seconds."""
     yield from _site(e2e_database, "short-ttl", WHATSAPP_LOGIN_ATTEMPT_TTL=str(SHORT_TTL))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium(e2e_available: None) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

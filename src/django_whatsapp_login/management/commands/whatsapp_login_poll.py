@@ -93,7 +93,7 @@ class Command(BaseCommand):
             close_old_connections()
             try:
                 outcome = webhooks.handle_payload(notification.body, request=None)
-            except Exception:  # noqa: BLE001 (not deleted: Green API gives it to us again)
+            except Exception:  # not deleted: Green API hands it over again
                 errors += 1
                 logger.exception("Notification %s could not be handled; it stays queued",
                                  notification.receipt_id)

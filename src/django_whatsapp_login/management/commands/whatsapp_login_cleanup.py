@@ -1,0 +1,80 @@
+"""Purge old login attempts and processed-message rows (run it from cron).
+
+Deletes in small batches by primary key, each its own short transaction, so it never
+holds long locks while logins go on. Only rows older than the retention are touched: a
+processed-message row must outlive Green API's 24-hour retry window (default 48 h), and
+an attempt is long closed after its TTL (default retention 24 h, TTL at most 10 min).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import models, transaction
+from django.utils import timezone
+
+from django_whatsapp_login.conf import MAX_ATTEMPT_TTL, app_settings
+from django_whatsapp_login.models import LoginAttempt, ProcessedMessage
+
+BATCH_SIZE = 1000
+#: Green API retries a delivery for 24 hours; a shorter memory would let a retry through.
+MIN_MESSAGE_RETENTION = timedelta(hours=25)
+
+
+def _hours(value: str) -> timedelta:
+    try:
+        hours = float(value)
+    except ValueError:
+        raise CommandError(f"Not a number of hours: {value!r}") from None
+    if hours < 0:
+        raise CommandError("A retention cannot be negative.")
+    return timedelta(hours=hours)
+
+
+class Command(BaseCommand):
+    help = "Delete login attempts and processed-message rows older than their retention."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--attempts-older-than", metavar="HOURS", type=_hours,
+            help="Default: WHATSAPP_LOGIN_ATTEMPT_RETENTION (24 h).",
+        )
+        parser.add_argument(
+            "--messages-older-than", metavar="HOURS", type=_hours,
+            help="Default: WHATSAPP_LOGIN_PROCESSED_MESSAGE_RETENTION (48 h); at least 25.",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="Only count.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        attempts_age = options["attempts_older_than"] or app_settings.ATTEMPT_RETENTION
+        messages_age = options["messages_older_than"] or app_settings.PROCESSED_MESSAGE_RETENTION
+        if attempts_age < timedelta(seconds=MAX_ATTEMPT_TTL):
+            raise CommandError("Attempts younger than 10 minutes may still be in use.")
+        if messages_age < MIN_MESSAGE_RETENTION:
+            raise CommandError(
+                "Processed-message rows must be kept at least 25 hours: Green API re-sends a "
+                "delivery for 24 hours and a forgotten one would be handled again."
+            )
+        now = timezone.now()
+        dry_run = options["dry_run"]
+        attempts = self._purge(LoginAttempt.objects.filter(created_at__lt=now - attempts_age),
+                               dry_run)
+        messages = self._purge(
+            ProcessedMessage.objects.filter(created_at__lt=now - messages_age), dry_run
+        )
+        verb = "Would delete" if dry_run else "Deleted"
+        self.stdout.write(f"{verb} {attempts} login attempt(s) and {messages} processed message(s).")
+
+    def _purge(self, rows: models.QuerySet[Any], dry_run: bool) -> int:
+        if dry_run:
+            return rows.count()
+        total = 0
+        while True:
+            with transaction.atomic():
+                batch = list(rows.order_by("pk").values_list("pk", flat=True)[:BATCH_SIZE])
+                if not batch:
+                    return total
+                deleted, _ = rows.model._default_manager.filter(pk__in=batch).delete()
+                total += deleted

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from django_whatsapp_login.models import LoginAttempt, ProcessedMessage
+
+from .conftest import incoming, start
+
+pytestmark = pytest.mark.django_db
+
+
+def age(model, hours: float) -> None:
+    model.objects.update(created_at=timezone.now() - timedelta(hours=hours))
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("whatsapp_login_cleanup", *args, stdout=out)
+    return out.getvalue()
+
+
+def make_rows(webhook, make_user, n: int = 3) -> None:
+    make_user("+996700123456")
+    for _ in range(n):
+        data = start(Client(REMOTE_ADDR=f"198.51.100.{_ + 1}"))
+        webhook.post(incoming(data["message"], sender=f"99670012345{_}@c.us"))
+
+
+def test_defaults_purge_attempts_after_24h_and_messages_after_48h(webhook, make_user):
+    make_rows(webhook, make_user)
+    assert LoginAttempt.objects.count() == 3 and ProcessedMessage.objects.count() == 3
+    age(LoginAttempt, 23)
+    age(ProcessedMessage, 47)
+    assert "Deleted 0 login attempt(s) and 0 processed message(s)." in run()
+    age(LoginAttempt, 25)
+    assert "Deleted 3 login attempt(s) and 0 processed message(s)." in run()
+    age(ProcessedMessage, 49)
+    assert "and 3 processed message(s)" in run()
+    assert not LoginAttempt.objects.exists() and not ProcessedMessage.objects.exists()
+
+
+def test_recent_rows_survive_and_dry_run_deletes_nothing(webhook, make_user):
+    make_rows(webhook, make_user)
+    fresh = start(Client(REMOTE_ADDR="203.0.113.50"))
+    LoginAttempt.objects.exclude(pk=LoginAttempt.objects.order_by("-pk")[0].pk).update(
+        created_at=timezone.now() - timedelta(hours=30)
+    )
+    assert "Would delete 3 login attempt(s)" in run("--dry-run")
+    assert LoginAttempt.objects.count() == 4
+    run()
+    assert LoginAttempt.objects.count() == 1
+    assert fresh["status"] == "pending"
+
+
+@override_settings(
+    WHATSAPP_LOGIN_ATTEMPT_RETENTION=timedelta(hours=2),
+    WHATSAPP_LOGIN_PROCESSED_MESSAGE_RETENTION=26 * 3600,
+)
+def test_retention_settings_and_options(webhook, make_user):
+    make_rows(webhook, make_user)
+    age(LoginAttempt, 3)
+    age(ProcessedMessage, 27)
+    assert "Deleted 3 login attempt(s) and 3 processed message(s)." in run()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--messages-older-than", "24"),  # inside Green API's retry window
+        ("--attempts-older-than", "0.1"),  # could still be live
+        ("--attempts-older-than", "-1"),
+        ("--attempts-older-than", "soon"),
+    ],
+)
+def test_unsafe_or_bad_retention_is_refused(webhook, make_user, args):
+    make_rows(webhook, make_user, n=1)
+    age(LoginAttempt, 100)
+    age(ProcessedMessage, 100)
+    with pytest.raises(CommandError):
+        run(*args)
+    assert LoginAttempt.objects.count() == 1 and ProcessedMessage.objects.count() == 1
+
+
+def test_batches(webhook, make_user, monkeypatch):
+    from django_whatsapp_login.management.commands import whatsapp_login_cleanup
+
+    monkeypatch.setattr(whatsapp_login_cleanup, "BATCH_SIZE", 2)
+    make_rows(webhook, make_user, n=5)
+    age(LoginAttempt, 30)
+    assert "Deleted 5 login attempt(s)" in run()

@@ -1,0 +1,133 @@
+"""manage.py whatsapp_login_poll: the HTTP-API transport, against the fake Green API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+
+from django_whatsapp_login import webhooks
+from django_whatsapp_login.management.commands import whatsapp_login_poll
+from django_whatsapp_login.models import LoginAttempt, Status
+
+from .conftest import incoming, start
+from .greenapi_helpers import WEBHOOK_URL, run_command
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch):
+    monkeypatch.setattr(whatsapp_login_poll.Command, "BACKOFF_BASE", 0.001)
+    monkeypatch.setattr(whatsapp_login_poll.Command, "BACKOFF_MAX", 0.01)
+
+
+def poll(*args: str) -> tuple[int, str, str]:
+    return run_command("whatsapp_login_poll", *args)
+
+
+def test_logs_a_user_in_from_a_queued_notification(fake_greenapi, browser, make_user):
+    user = make_user(phone="+996700123456")
+    data = start(browser)
+    receipt = fake_greenapi.queue(incoming(data["message"]))
+    code, out, err = poll("--once")
+    assert code == 0, err
+    assert "Handled 1 notification(s)." in out
+    assert LoginAttempt.objects.get().status == Status.CONFIRMED
+    assert ("deleteNotification", receipt) in fake_greenapi.events
+    assert not fake_greenapi.notifications
+    response = browser.post("/whatsapp/complete/")
+    assert response.status_code == 200
+    assert int(browser.session["_auth_user_id"]) == user.pk
+
+
+def test_deletes_only_after_handling(fake_greenapi, browser, make_user, monkeypatch):
+    make_user(phone="+996700123456")
+    receipt = fake_greenapi.queue(incoming(start(browser)["message"]))
+    seen = []
+    real = webhooks.handle_payload
+
+    def spy(data, request=None):
+        seen.append([event for event in fake_greenapi.events if event[0] == "deleteNotification"])
+        return real(data, request=request)
+
+    monkeypatch.setattr(webhooks, "handle_payload", spy)
+    poll("--once")
+    assert seen == [[]]  # nothing deleted while handling
+    assert fake_greenapi.events[-1] == ("deleteNotification", receipt)
+
+
+def test_a_failed_handling_keeps_the_notification(fake_greenapi, browser, make_user, monkeypatch):
+    make_user(phone="+996700123456")
+    fake_greenapi.queue(incoming(start(browser)["message"]))
+
+    def broken(data, request=None):
+        raise RuntimeError("database down")
+
+    monkeypatch.setattr(webhooks, "handle_payload", broken)
+    code, _, _ = poll("--max-iterations", "2")
+    assert code == 0
+    assert len(fake_greenapi.notifications) == 1
+    assert fake_greenapi.calls("deleteNotification") == []
+    monkeypatch.undo()
+    monkeypatch.setattr(whatsapp_login_poll.Command, "BACKOFF_BASE", 0.001)
+    poll("--until-empty")  # handled on the next run
+    assert not fake_greenapi.notifications
+    assert LoginAttempt.objects.get().status == Status.CONFIRMED
+
+
+def test_survives_500_and_429_for_a_while(fake_greenapi, browser, make_user):
+    make_user(phone="+996700123456")
+    fake_greenapi.queue(incoming(start(browser)["message"]))
+    fake_greenapi.fail("receiveNotification", 500, times=6)
+    fake_greenapi.fail("receiveNotification", 429, times=5)
+    fake_greenapi.fail("deleteNotification", 500, times=5)
+    code, _out, err = poll("--max-iterations", "10", "--until-empty")
+    assert code == 0, err
+    assert "polling again" in err
+    assert LoginAttempt.objects.get().status == Status.CONFIRMED
+    assert not fake_greenapi.notifications
+    assert len(fake_greenapi.calls("receiveNotification")) > 11
+
+
+def test_duplicates_are_harmless(fake_greenapi, browser, make_user):
+    make_user(phone="+996700123456")
+    payload = incoming(start(browser)["message"])
+    fake_greenapi.queue(payload)
+    fake_greenapi.queue(payload)  # Green API delivered it twice
+    assert poll("--until-empty")[0] == 0
+    assert LoginAttempt.objects.get().status == Status.CONFIRMED
+    assert not fake_greenapi.notifications
+
+
+def test_empty_bodies_and_garbage_are_deleted(fake_greenapi):
+    fake_greenapi.queue({"typeWebhook": "stateInstanceChanged", "stateInstance": "authorized"})
+    fake_greenapi.queue(None)
+    fake_greenapi.queue("garbage")
+    assert poll("--until-empty")[0] == 0
+    assert not fake_greenapi.notifications
+
+
+def test_refuses_while_a_webhook_url_is_set(fake_greenapi):
+    fake_greenapi.settings["webhookUrl"] = WEBHOOK_URL
+    receipt = fake_greenapi.queue({"typeWebhook": "x"})
+    code, _, err = poll("--once")
+    assert code == 1
+    assert "webhook URL" in err and "whatsapp_login_setup --poll" in err
+    assert fake_greenapi.calls("receiveNotification") == []
+    assert fake_greenapi.notifications[0][0] == receipt
+
+
+def test_stops_cleanly_on_sigterm(fake_greenapi):
+    previous = signal.getsignal(signal.SIGTERM)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        code, out, err = poll()  # runs until stopped
+    finally:
+        timer.cancel()
+    assert code == 0
+    assert "Received SIGTERM" in err and "Stopped." in out
+    assert signal.getsignal(signal.SIGTERM) == previous
