@@ -71,3 +71,5 @@ WHATSAPP_LOGIN_BUSINESS_PHONE = "+996 555 000 001"
 WHATSAPP_LOGIN_WEBHOOK_TOKEN = "test-webhook-token-0123456789abcdefghijklmnop"  # noqa: S105
 WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE = "1101000001"
 WHATSAPP_LOGIN_MESSAGE_PREFIX = "AMT LOGIN"
+# The multi-process rate-limit test runs servers behind a pretend proxy to pick its own IPs.
+WHATSAPP_LOGIN_TRUSTED_PROXY_COUNT = int(os.environ.get("WHATSAPP_LOGIN_TEST_PROXIES", "0"))

@@ -7,6 +7,7 @@ points at PostgreSQL; .ci/run does that in its second pass.
 from __future__ import annotations
 
 import copy
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -20,8 +21,12 @@ from django_whatsapp_login.models import LoginAttempt, ProcessedMessage, Status
 
 from .conftest import WebhookClient, incoming, start
 
+#: .ci/run repeats every race 50 times in a row (WHATSAPP_LOGIN_RACE_REPEAT=50).
+REPEAT = int(os.environ.get("WHATSAPP_LOGIN_RACE_REPEAT", "1"))
+
 pytestmark = [
     pytest.mark.django_db(transaction=True),
+    pytest.mark.parametrize("repetition", range(REPEAT)),
     pytest.mark.skipif(
         connection.vendor != "postgresql", reason="needs DATABASE_URL pointing at PostgreSQL"
     ),
@@ -50,7 +55,7 @@ def run_together(functions: list[Callable[[], Any]]) -> list[Any]:
     return results
 
 
-def test_twenty_concurrent_deliveries_of_one_message(make_user):
+def test_twenty_concurrent_deliveries_of_one_message(make_user, repetition):
     make_user("+996700123456")
     browser = Client()
     payload = incoming(start(browser)["message"])
@@ -66,7 +71,7 @@ def test_twenty_concurrent_deliveries_of_one_message(make_user):
     assert LoginAttempt.objects.get().status == Status.CONFIRMED
 
 
-def test_two_senders_confirming_one_attempt_at_once(make_user):
+def test_two_senders_confirming_one_attempt_at_once(make_user, repetition):
     make_user("+996700123456")
     make_user("+996700654321")
     browser = Client()
@@ -83,7 +88,7 @@ def test_two_senders_confirming_one_attempt_at_once(make_user):
     assert "_auth_user_id" not in browser.session
 
 
-def test_two_tabs_completing_at_once(make_user):
+def test_two_tabs_completing_at_once(make_user, repetition):
     user = make_user("+996700123456")
     browser = Client()
     message = start(browser)["message"]
@@ -104,7 +109,7 @@ def test_two_tabs_completing_at_once(make_user):
     assert LoginAttempt.objects.get().status == Status.CONSUMED
 
 
-def test_webhook_racing_expiry(make_user):
+def test_webhook_racing_expiry(make_user, repetition):
     """A confirmation and an expiry-on-read race: exactly one state wins, never both."""
     make_user("+996700123456")
     browser = Client()

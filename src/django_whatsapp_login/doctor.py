@@ -412,9 +412,16 @@ class Doctor:
     # --- users --------------------------------------------------------------------------------
 
     def check_users(self) -> None:
-        if self.phone:
-            self.check_one_phone(self.phone)
-        self.check_audit()
+        from django.db import DatabaseError
+
+        try:
+            if self.phone:
+                self.check_one_phone(self.phone)
+            self.check_audit()
+        except DatabaseError as err:
+            self.add("user_phones", "User phones", FAIL,
+                     f"the database cannot be read ({type(err).__name__})",
+                     "check DATABASES and run manage.py migrate")
 
     def check_one_phone(self, value: str) -> None:
         from .exceptions import AmbiguousPhone
