@@ -86,11 +86,24 @@ def session_attempt_id(client: Client) -> int:
     return client.session[SESSION_KEY]["id"]
 
 
+class _FrozenClock:
+    """Rate limits count in fixed windows; a test must not straddle a window's end."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0 + 5  # 5 s into a minute, hour and day window
+
+    def time(self) -> float:
+        return self.now
+
+
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    """Rate-limit counters live in the cache; each test starts from zero."""
+def _fresh_rate_limits(monkeypatch):
+    """Rate-limit counters live in the cache; each test starts from zero, on a still clock."""
     from django.core.cache import cache
 
+    from django_whatsapp_login import ratelimit
+
+    monkeypatch.setattr(ratelimit, "time", _FrozenClock())
     cache.clear()
     yield
     cache.clear()

@@ -181,13 +181,8 @@ def attempt_payload(attempt: LoginAttempt, code: str) -> dict[str, Any]:
 @ensure_csrf_cookie
 def login_page(request: HttpRequest) -> HttpResponse:
     """The login page: QR code, "Open WhatsApp" button, the message as text, live status."""
-    next_url = _safe_next(request, request.GET.get("next"))
-    if next_url:
-        request.session[NEXT_KEY] = next_url
-    flash = request.session.pop(FLASH_KEY, "")
-    request.session[PAGE_KEY] = request.path
     try:
-        attempt, code = _start_or_reuse(request)
+        context = widget_context(request)
     except RateLimited as limited:
         response = render(
             request,
@@ -197,6 +192,23 @@ def login_page(request: HttpRequest) -> HttpResponse:
         )
         response["Retry-After"] = str(limited.retry_after)
         return _no_store(response)
+    response = render(request, "whatsapp_login/login.html", context)
+    return _no_store(response)
+
+
+def widget_context(request: HttpRequest, next_url: str | None = None) -> dict[str, Any]:
+    """Everything ``whatsapp_login/widget.html`` needs, for this request's live attempt.
+
+    Shared by the login page and the ``{% whatsapp_login_widget %}`` tag. Raises
+    :class:`RateLimited` when a new attempt would exceed ``WHATSAPP_LOGIN_RATE_LIMIT_START``.
+    """
+    next_url = _safe_next(request, next_url or request.GET.get("next"))
+    if next_url:
+        request.session[NEXT_KEY] = next_url
+    flash = request.session.pop(FLASH_KEY, "")
+    # Where the no-JavaScript forms come back to: the page that shows the widget.
+    request.session[PAGE_KEY] = request.path
+    attempt, code = _start_or_reuse(request)
     context = attempt_payload(attempt, code)
     try:
         business_phone = normalize_phone(app_settings.BUSINESS_PHONE)
@@ -209,10 +221,10 @@ def login_page(request: HttpRequest) -> HttpResponse:
             "sandbox": app_settings.SANDBOX and settings.DEBUG,
             "poll_interval": app_settings.POLL_INTERVAL,
             "widget_id": "whatsapp-login-" + secrets.token_hex(4),
+            "csp_nonce": getattr(request, "csp_nonce", ""),
         }
     )
-    response = render(request, "whatsapp_login/login.html", context)
-    return _no_store(response)
+    return context
 
 
 @require_POST
