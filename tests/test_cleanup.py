@@ -94,3 +94,19 @@ def test_batches(webhook, make_user, monkeypatch):
     make_rows(webhook, make_user, n=5)
     age(LoginAttempt, 30)
     assert "Deleted 5 login attempt(s)" in run()
+
+
+def test_timed_out_attempts_are_marked_expired_for_the_audit_trail(webhook, make_user):
+    make_user("+996700123456")
+    pending = start(Client(REMOTE_ADDR="198.51.100.1"))
+    assert pending["status"] == "pending"
+    live = start(Client(REMOTE_ADDR="198.51.100.2"))
+    first, second = LoginAttempt.objects.order_by("pk")
+    LoginAttempt.objects.filter(pk=first.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert "Would mark 1 timed-out attempt(s) expired" in run("--dry-run")
+    assert LoginAttempt.objects.get(pk=first.pk).status == "pending"
+    assert "Marked 1 timed-out attempt(s) expired" in run()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.reason, first.closed_at) == ("expired", "expired", first.expires_at)
+    assert second.status == "pending" and live["status"] == "pending"
