@@ -12,7 +12,9 @@ from .models import LoginAttempt
 class LoginAttemptAdmin(admin.ModelAdmin):
     """Read-only audit view. Codes and binding secrets are never stored, so never shown."""
 
-    list_display = ("id", "status", "reason", "user", "sender_masked", "created_at", "closed_at")
+    list_display = (
+        "id", "status", "reason", "user", "sender_masked", "client_ip", "created_at", "closed_at",
+    )
     list_filter = ("status", "reason")
     search_fields = ("sender_masked",)
     date_hierarchy = "created_at"
@@ -26,4 +28,8 @@ class LoginAttemptAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The audit trail is purged by whatsapp_login_cleanup, not by hand.
         return False

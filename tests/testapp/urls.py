@@ -1,3 +1,4 @@
+from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -19,6 +20,7 @@ def embed(request):
 
 
 urlpatterns = [
+    path("admin/", admin.site.urls),
     path("embed/", embed),
     path("login", views.login_page, name="login"),
     path("whatsapp/", include("django_whatsapp_login.urls")),
