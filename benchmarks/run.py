@@ -692,8 +692,9 @@ def report(results: dict, command: str) -> str:
         out.append(f"| {r['flow']} | {r['n']} | {r['cpu_ms']:.1f} ms | {r['ratio']:.2f}x | "
                    f"{r['failed']} |")
     out += ["", "## Targets", ""] + [f"- {line}" for line in results["targets"]]
-    if results.get("notes"):
-        out += ["", "## Notes", ""] + [f"- {line}" for line in results["notes"]]
+    notes = HERE / "NOTES.md"
+    if notes.exists():  # the closing note, written by a person after reading a run
+        out += ["", notes.read_text().strip()]
     return "\n".join(out) + "\n"
 
 
@@ -704,7 +705,7 @@ def targets(results: dict) -> list[str]:
     q = {r["operation"]: r["queries"] for r in results["queries"]}
     res = results["resolver"]
     ratio = res[-1]["p50_ms"] / res[0]["p50_ms"]
-    b1000 = next(r for r in results["browser"] if r["interval_ms"] == 1000)
+    default = results["browser"][0]  # measured at the package's default interval
     cpu = results["cpu"]
     load = results["load"]
 
@@ -721,8 +722,8 @@ def targets(results: dict) -> list[str]:
         f"ignored event 0 queries: {q['webhook, ignored event (outgoingMessageStatus)']}, "
         f"{met(q['webhook, ignored event (outgoingMessageStatus)'] == 0)}",
         f"resolver 1M/1k <= 1.3: {ratio:.2f}, {met(ratio <= 1.3)}",
-        f"delivery-to-logged-in p95 <= 1 s at the default 1000 ms poll interval: "
-        f"{b1000['p95']:.3f} s, {met(b1000['p95'] <= 1.0)}",
+        f"delivery-to-logged-in p95 <= 1 s at the default {default['interval_ms']} ms poll "
+        f"interval: {default['p95']:.3f} s, {met(default['p95'] <= 1.0)}",
         f"CPU per login no worse than allauth's login by code: {cpu[0]['ratio']:.2f}x, "
         f"{met(cpu[0]['ratio'] <= 1.0)}",
         f"load run: {load['completed']}/{load['logins']} logins, {load['errors']} errors, "
@@ -737,6 +738,8 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--resolver-child", nargs=3)
     parser.add_argument("--browser-child", nargs=4)
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite docs/benchmarks.md from test-artifacts/benchmarks.json")
     opts = parser.parse_args()
     if opts.browser_child:
         base, port, interval, samples = opts.browser_child
@@ -745,6 +748,10 @@ def main() -> int:
     if opts.resolver_child:
         url, sizes, lookups = opts.resolver_child
         resolver_child(url, [int(s) for s in sizes.split(",")], int(lookups))
+        return 0
+    if opts.report_only:
+        results = json.loads((ROOT / "test-artifacts" / "benchmarks.json").read_text())
+        (ROOT / "docs" / "benchmarks.md").write_text(report(results, results["command"]))
         return 0
     ensure_venv()
 
@@ -809,14 +816,18 @@ def main() -> int:
 
         print("Browser latency ...", flush=True)
         samples = 10 if opts.quick else 40
-        results["browser"] = [run_browser(server.url, server.port, 1000, samples)]
-        fast = GunicornServer(env=server_env(url, str(mail_dir),
-                                             WHATSAPP_LOGIN_POLL_INTERVAL="500"),
+        # The package's default interval first (the target), then 1000 ms for comparison.
+        from django_whatsapp_login.conf import app_settings as wl_settings
+
+        default_ms = wl_settings.POLL_INTERVAL
+        results["browser"] = [run_browser(server.url, server.port, default_ms, samples)]
+        slow = GunicornServer(env=server_env(url, str(mail_dir),
+                                             WHATSAPP_LOGIN_POLL_INTERVAL="1000"),
                               chdir=HERE, wsgi="benchsite.wsgi:application", workers=WORKERS,
-                              python=sys.executable, log_path=logs / "bench-gunicorn-500.log")
-        fast.start()
-        servers.append(fast)
-        results["browser"].append(run_browser(fast.url, fast.port, 500, samples))
+                              python=sys.executable, log_path=logs / "bench-gunicorn-1000.log")
+        slow.start()
+        servers.append(slow)
+        results["browser"].append(run_browser(slow.url, slow.port, 1000, samples))
         for r in results["browser"]:
             print(f"  {r}", flush=True)
     finally:
@@ -829,7 +840,8 @@ def main() -> int:
         rdb.drop()
     results["duration_s"] = time.perf_counter() - started
     results["targets"] = targets(results)
-    text = report(results, "python3 benchmarks/run.py" + (" --quick" if opts.quick else ""))
+    results["command"] = "python3 benchmarks/run.py" + (" --quick" if opts.quick else "")
+    text = report(results, results["command"])
     print("\n" + text)
     (ROOT / "test-artifacts" / "benchmarks.json").write_text(json.dumps(results, indent=2))
     if not opts.no_write:

@@ -141,7 +141,7 @@ class AppSettings:
     @property
     def POLL_INTERVAL(self) -> int:
         """Milliseconds between two status requests of the login page."""
-        return int(_get("POLL_INTERVAL", 1000))
+        return int(_get("POLL_INTERVAL", 600))
 
     # --- Green API HTTP client and WhatsApp replies (issue 4) ------------------------
 
