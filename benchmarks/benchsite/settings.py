@@ -96,5 +96,8 @@ SESAME_ONE_TIME = True
 EMAIL_BACKEND = "benchsite.mail.RecipientFileBackend"
 DEFAULT_FROM_EMAIL = "bench@example.com"
 BENCH_MAIL_DIR = env("BENCH_MAIL_DIR", default=os.path.join(os.path.dirname(__file__), "mail"))
-LOGGING = {"version": 1, "disable_existing_loggers": False,
-           "loggers": {"django_whatsapp_login": {"level": "WARNING"}}}
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "loggers": {"django_whatsapp_login": {"level": "WARNING"}},
+}
