@@ -35,8 +35,16 @@ def ensure_environment() -> Path:
     if not stamp.exists() or stamp.read_text() != wanted:
         print("Installing the package and its test dependencies ...", flush=True)
         subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "-e", f"{ROOT}[test]"],
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-e",
+                f"{ROOT}[test]",
+            ],
             check=True,
         )
         stamp.write_text(wanted)

@@ -26,7 +26,11 @@ def incoming(text: str, sender: str = "996700123456@c.us", **overrides: Any) -> 
     """A real-shaped incomingMessageReceived textMessage payload."""
     payload: dict[str, Any] = {
         "typeWebhook": "incomingMessageReceived",
-        "instanceData": {"idInstance": int(INSTANCE), "wid": BUSINESS_WID, "typeInstance": "whatsapp"},
+        "instanceData": {
+            "idInstance": int(INSTANCE),
+            "wid": BUSINESS_WID,
+            "typeInstance": "whatsapp",
+        },
         "timestamp": int(time.time()),
         "idMessage": f"3EB0{next(_ids):016X}",
         "senderData": {

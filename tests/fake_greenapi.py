@@ -64,8 +64,11 @@ class FakeGreenAPI:
         self.settings = default_settings()
         self.apply_settings = True
         self.wa_settings: dict[str, Any] = {
-            "avatar": "", "phone": "996555000001", "stateInstance": "authorized",
-            "deviceId": "fake-device", "chatId": "120650379300963@lid",
+            "avatar": "",
+            "phone": "996555000001",
+            "stateInstance": "authorized",
+            "deviceId": "fake-device",
+            "chatId": "120650379300963@lid",
         }
         self.notifications: deque[tuple[int, Any]] = deque()
         self.sent: list[dict[str, Any]] = []
@@ -103,8 +106,14 @@ class FakeGreenAPI:
             self.notifications.append((receipt, body))
         return receipt
 
-    def fail(self, method: str, status: int, times: int = 1, body: Any = None,
-             headers: dict[str, str] | None = None) -> None:
+    def fail(
+        self,
+        method: str,
+        status: int,
+        times: int = 1,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         if body is None:
             body = {"error": f"fake {status}"}
         for _ in range(times):
@@ -118,8 +127,9 @@ class FakeGreenAPI:
 
     # --- the API -----------------------------------------------------------------------
 
-    def dispatch(self, http_method: str, path: str, query: dict[str, list[str]], body: Any
-                 ) -> tuple[int, Any, dict[str, str]]:
+    def dispatch(
+        self, http_method: str, path: str, query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any, dict[str, str]]:
         parts = path.strip("/").split("/")
         if len(parts) < 3 or parts[0] != f"waInstance{self.id_instance}":
             return 404, {"error": "unknown instance"}, {}

@@ -15,8 +15,13 @@ WEBHOOK_URL = "https://testserver/whatsapp/webhook/"
 def make_healthy(fake, url: str = WEBHOOK_URL) -> None:
     """What whatsapp_login_setup leaves behind, applied directly to the fake."""
     fake.settings.update(
-        webhookUrl=url, webhookUrlToken=TOKEN, incomingWebhook="yes", outgoingWebhook="no",
-        outgoingMessageWebhook="no", outgoingAPIMessageWebhook="no", enableLidMode="no",
+        webhookUrl=url,
+        webhookUrlToken=TOKEN,
+        incomingWebhook="yes",
+        outgoingWebhook="no",
+        outgoingMessageWebhook="no",
+        outgoingAPIMessageWebhook="no",
+        enableLidMode="no",
     )
 
 

@@ -6,7 +6,7 @@ import environ
 
 env = environ.Env()
 
-SECRET_KEY = "tests-only-not-secret"  # noqa: S105
+SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 USE_TZ = True
@@ -47,7 +47,10 @@ TEMPLATES = [
     }
 ]
 DATABASES = {
-    "default": env.db("DATABASE_URL", default="sqlite:///" + os.path.join(os.path.dirname(__file__), "test.sqlite3"))
+    "default": env.db(
+        "DATABASE_URL",
+        default="sqlite:///" + os.path.join(os.path.dirname(__file__), "test.sqlite3"),
+    )
 }
 if os.environ.get("REDIS_URL"):
     CACHES = {
@@ -68,7 +71,7 @@ STATIC_URL = "/static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 WHATSAPP_LOGIN_BUSINESS_PHONE = "+996 555 000 001"
-WHATSAPP_LOGIN_WEBHOOK_TOKEN = "test-webhook-token-0123456789abcdefghijklmnop"  # noqa: S105
+WHATSAPP_LOGIN_WEBHOOK_TOKEN = "test-webhook-token-0123456789abcdefghijklmnop"
 WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE = "1101000001"
 WHATSAPP_LOGIN_MESSAGE_PREFIX = "AMT LOGIN"
 # The multi-process rate-limit test runs servers behind a pretend proxy to pick its own IPs.

@@ -32,10 +32,12 @@ def outcomes(webhook, make_user):
 
 
 def test_changelist_filters_and_search(admin_client_, outcomes):
-    ok, unknown = outcomes
+    _ok, _unknown = outcomes
     page = admin_client_.get(CHANGELIST).content.decode()
     assert "+996•••456" in page and "+996•••888" in page
-    rejected = admin_client_.get(CHANGELIST + "?status__exact=rejected&reason__exact=unknown_number")
+    rejected = admin_client_.get(
+        CHANGELIST + "?status__exact=rejected&reason__exact=unknown_number"
+    )
     assert "+996•••888" in rejected.content.decode()
     assert "+996•••456" not in rejected.content.decode()
     found = admin_client_.get(CHANGELIST, {"q": "+996•••456"}).content.decode()
@@ -56,6 +58,8 @@ def test_detail_is_read_only_and_shows_no_secret(admin_client_, outcomes):
     assert admin_client_.get(CHANGELIST + "add/").status_code == 403
     response = admin_client_.post(f"{CHANGELIST}{attempt.pk}/change/", {"status": "consumed"})
     assert response.status_code == 403
-    assert admin_client_.post(f"{CHANGELIST}{attempt.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert (
+        admin_client_.post(f"{CHANGELIST}{attempt.pk}/delete/", {"post": "yes"}).status_code == 403
+    )
     attempt.refresh_from_db()
     assert attempt.status == "confirmed"

@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth import SESSION_KEY as AUTH_SESSION_KEY
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.backends.db import SessionStore
-from django.test import override_settings, Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from django_whatsapp_login.attempts import SESSION_KEY, hash_secret

@@ -102,7 +102,9 @@ def test_timed_out_attempts_are_marked_expired_for_the_audit_trail(webhook, make
     assert pending["status"] == "pending"
     live = start(Client(REMOTE_ADDR="198.51.100.2"))
     first, second = LoginAttempt.objects.order_by("pk")
-    LoginAttempt.objects.filter(pk=first.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    LoginAttempt.objects.filter(pk=first.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     assert "Would mark 1 timed-out attempt(s) expired" in run("--dry-run")
     assert LoginAttempt.objects.get(pk=first.pk).status == "pending"
     assert "Marked 1 timed-out attempt(s) expired" in run()

@@ -31,7 +31,9 @@ def test_base_url_comes_from_the_setting(api, fake_greenapi):
 
 
 def test_typed_results(api, fake_greenapi):
-    fake_greenapi.settings.update(incomingWebhook="yes", enableLidMode=True, webhookUrl="https://x/")
+    fake_greenapi.settings.update(
+        incomingWebhook="yes", enableLidMode=True, webhookUrl="https://x/"
+    )
     settings = api.get_settings()
     assert settings.incoming_webhook is True
     assert settings.outgoing_webhook is True

@@ -41,8 +41,18 @@ def test_healthy_setup_passes(healthy):
     code, out = check("--url", WEBHOOK_URL, "--phone", "+996 700 123 456")
     assert code == 0, out
     assert "[FAIL]" not in out and "All checks passed." in out
-    for title in ("Settings", "Instance state", "Business phone", "Webhook URL", "Webhook token",
-                  "Incoming webhooks", "LID mode", "Quota", "Phone lookup", "User phones"):
+    for title in (
+        "Settings",
+        "Instance state",
+        "Business phone",
+        "Webhook URL",
+        "Webhook token",
+        "Incoming webhooks",
+        "LID mode",
+        "Quota",
+        "Phone lookup",
+        "User phones",
+    ):
         assert f"[PASS] {title}:" in out
 
 
@@ -66,10 +76,15 @@ def test_instance_not_authorised(healthy):
     assert "not authorised" in text and "scan it with WhatsApp" in text
 
 
-@pytest.mark.parametrize("state, words", [
-    ("blocked", "banned"), ("starting", "5 minutes"), ("yellowCard", "spam"),
-    (None, "being created"),
-])
+@pytest.mark.parametrize(
+    "state, words",
+    [
+        ("blocked", "banned"),
+        ("starting", "5 minutes"),
+        ("yellowCard", "spam"),
+        (None, "being created"),
+    ],
+)
 def test_other_instance_states(healthy, state, words):
     healthy.state = state
     code, out = check("--url", WEBHOOK_URL)

@@ -65,7 +65,7 @@ def test_assets_can_be_left_out(rf):
 
 
 def test_without_request_in_context_the_error_says_what_to_enable():
-    with pytest.raises(TemplateSyntaxError, match="context_processors.request"):
+    with pytest.raises(TemplateSyntaxError, match=r"context_processors\.request"):
         Template("{% load whatsapp_login %}{% whatsapp_login_widget %}").render(Context({}))
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import copy
 import json
 import os
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,8 +35,11 @@ VIEW_TEXT_EXAMPLES = int(1000 * SCALE)
 fuzz = settings(
     deadline=None,
     database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                           HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
 )
 
 scalars = (
@@ -43,30 +48,68 @@ scalars = (
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=40)
-    | st.sampled_from(["incomingMessageReceived", "textMessage", "extendedTextMessage",
-                       "quotedMessage", "996700123456@c.us", "1@lid", "x@g.us", "whatsapp"])
+    | st.sampled_from(
+        [
+            "incomingMessageReceived",
+            "textMessage",
+            "extendedTextMessage",
+            "quotedMessage",
+            "996700123456@c.us",
+            "1@lid",
+            "x@g.us",
+            "whatsapp",
+        ]
+    )
 )
 json_values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(
-        st.sampled_from(["typeWebhook", "instanceData", "idInstance", "wid", "typeInstance",
-                         "timestamp", "idMessage", "senderData", "chatId", "sender",
-                         "messageData", "typeMessage", "textMessageData", "textMessage",
-                         "extendedTextMessageData", "text", "isForwarded"])
-        | st.text(max_size=10),
-        children,
-        max_size=6,
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "typeWebhook",
+                    "instanceData",
+                    "idInstance",
+                    "wid",
+                    "typeInstance",
+                    "timestamp",
+                    "idMessage",
+                    "senderData",
+                    "chatId",
+                    "sender",
+                    "messageData",
+                    "typeMessage",
+                    "textMessageData",
+                    "textMessage",
+                    "extendedTextMessageData",
+                    "text",
+                    "isForwarded",
+                ]
+            )
+            | st.text(max_size=10),
+            children,
+            max_size=6,
+        )
     ),
     max_leaves=15,
 )
 
 # Paths of a valid envelope and values of the wrong type for them.
 PATHS = [
-    ("typeWebhook",), ("instanceData",), ("instanceData", "idInstance"),
-    ("instanceData", "wid"), ("instanceData", "typeInstance"), ("timestamp",), ("idMessage",),
-    ("senderData",), ("senderData", "chatId"), ("senderData", "sender"), ("messageData",),
-    ("messageData", "typeMessage"), ("messageData", "textMessageData"),
+    ("typeWebhook",),
+    ("instanceData",),
+    ("instanceData", "idInstance"),
+    ("instanceData", "wid"),
+    ("instanceData", "typeInstance"),
+    ("timestamp",),
+    ("idMessage",),
+    ("senderData",),
+    ("senderData", "chatId"),
+    ("senderData", "sender"),
+    ("messageData",),
+    ("messageData", "typeMessage"),
+    ("messageData", "textMessageData"),
     ("messageData", "textMessageData", "textMessage"),
 ]
 
@@ -103,8 +146,16 @@ def test_body_decoder_never_raises_anything_but_ignored():
         | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass"))
         | st.integers(1, 3000).map(lambda depth: b"[" * depth + b"]" * depth)
         | st.integers(1, 3000).map(lambda depth: b'{"a":' * depth + b"1" + b"}" * depth)
-        | st.sampled_from([b"NaN", b"[Infinity]", b'{"a": -Infinity}', b"\xef\xbb\xbf{}",
-                           b"1" * 5000, b'"\\ud800"'])
+        | st.sampled_from(
+            [
+                b"NaN",
+                b"[Infinity]",
+                b'{"a": -Infinity}',
+                b"\xef\xbb\xbf{}",
+                b"1" * 5000,
+                b'"\\ud800"',
+            ]
+        )
     )
     def check(body: bytes) -> None:
         nonlocal seen
@@ -135,9 +186,18 @@ def snapshot() -> list[tuple[Any, ...]]:
 
 
 def reset(attempt: LoginAttempt) -> None:
+    """A fresh pending attempt with a full lifetime: a long run must not outlive the TTL."""
+    now = timezone.now()
     LoginAttempt.objects.filter(pk=attempt.pk).update(
-        status=Status.PENDING, reason="", user=None, sender_hash="", sender_masked="",
-        confirmed_at=None, closed_at=None,
+        created_at=now,
+        expires_at=now + timedelta(seconds=180),
+        status=Status.PENDING,
+        reason="",
+        user=None,
+        sender_hash="",
+        sender_masked="",
+        confirmed_at=None,
+        closed_at=None,
     )
     ProcessedMessage.objects.all().delete()
     cache.clear()
@@ -162,9 +222,25 @@ def test_webhook_view_with_arbitrary_json(live):
     assert ProcessedMessage.objects.count() == 0
 
 
-HARMLESS = st.sampled_from([" ", "  ", "\t", "\n", "\r\n", "\u00a0", "\u200b", "\u200c",
-                            "\u200d", "\u2060", "\ufeff", "\u202a", "\u202e", "\u2066",
-                            "\u2069"])
+HARMLESS = st.sampled_from(
+    [
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\r\n",
+        "\u00a0",
+        "\u200b",
+        "\u200c",
+        "\u200d",
+        "\u2060",
+        "\ufeff",
+        "\u202a",
+        "\u202e",
+        "\u2066",
+        "\u2069",
+    ]
+)
 VISIBLE = st.characters(categories=["L", "N", "P", "S"])
 CONFUSABLES = {"A": "\u0410", "M": "\u041c", "T": "\u0422", "O": "\u041e", "L": "\u04c0"}
 
@@ -177,8 +253,9 @@ def login_texts(draw: st.DrawFn, code: str) -> tuple[str, bool]:
         words = [w.lower() if draw(st.booleans()) else w for w in words]
     valid = True
     kind = draw(st.sampled_from(["clean", "blanks", "noise", "confusable", "mangle"]))
-    separators = [draw(st.lists(HARMLESS, min_size=0, max_size=3).map("".join)) + " "
-                  for _ in range(2)]
+    separators = [
+        draw(st.lists(HARMLESS, min_size=0, max_size=3).map("".join)) + " " for _ in range(2)
+    ]
     left = draw(st.lists(HARMLESS, max_size=3).map("".join))
     right = draw(st.lists(HARMLESS, max_size=3).map("".join))
     if kind == "noise":
@@ -193,7 +270,7 @@ def login_texts(draw: st.DrawFn, code: str) -> tuple[str, bool]:
         word = words[index].upper()
         letters = [i for i, ch in enumerate(word) if ch in CONFUSABLES]
         i = draw(st.sampled_from(letters))
-        words[index] = word[:i] + CONFUSABLES[word[i]] + word[i + 1:]
+        words[index] = word[:i] + CONFUSABLES[word[i]] + word[i + 1 :]
         valid = False
     elif kind == "mangle":
         code_chars = list(words[2].upper())
@@ -201,8 +278,9 @@ def login_texts(draw: st.DrawFn, code: str) -> tuple[str, bool]:
         if action == "drop":
             del code_chars[draw(st.integers(0, len(code_chars) - 1))]
         elif action == "add":
-            code_chars.insert(draw(st.integers(0, len(code_chars))),
-                              draw(st.sampled_from("ABC234567")))
+            code_chars.insert(
+                draw(st.integers(0, len(code_chars))), draw(st.sampled_from("ABC234567"))
+            )
         else:
             code_chars[draw(st.integers(0, len(code_chars) - 1))] = draw(st.sampled_from("0189"))
         words[2] = "".join(code_chars)
@@ -214,8 +292,9 @@ def login_texts(draw: st.DrawFn, code: str) -> tuple[str, bool]:
     return text, valid
 
 
-MUTATIONS = st.sampled_from(["none", "wrong_type", "drop", "type_message", "forwarded",
-                             "group", "lid", "outgoing"])
+MUTATIONS = st.sampled_from(
+    ["none", "wrong_type", "drop", "type_message", "forwarded", "group", "lid", "outgoing"]
+)
 
 
 def test_webhook_view_with_texts_around_the_prefix(live):
@@ -228,6 +307,7 @@ def test_webhook_view_with_texts_around_the_prefix(live):
     def check(text_and_validity: tuple[str, bool], mutation: str, junk: Any) -> None:
         nonlocal confirmations, seen
         seen += 1
+        reset(attempt)  # first, so a failed example (or a shrink run) never leaks state
         text, valid = text_and_validity
         payload = incoming(text)
         if mutation != "none":
@@ -270,7 +350,6 @@ def test_webhook_view_with_texts_around_the_prefix(live):
         else:
             assert response.json()["status"] == "ignored", (text, mutation, response.json())
             assert (row.status, row.user_id) == (Status.PENDING, None)
-        reset(attempt)
 
     check()
     assert seen >= VIEW_TEXT_EXAMPLES * 0.9

@@ -40,8 +40,8 @@ assert len(CODE) == CODE_LENGTH and set(CODE) <= set(CODE_ALPHABET)
     [
         (b"{}", {}),
         (b'{"a": [1, 2.5, "x", null, true]}', {"a": [1, 2.5, "x", None, True]}),
-        ('{"t": "\u00e9\U0001F44D"}'.encode(), {"t": "\u00e9\U0001F44D"}),
-        (b'{"t": "\\ud83d\\udc4d"}', {"t": "\U0001F44D"}),  # an escaped surrogate pair
+        ('{"t": "\u00e9\U0001f44d"}'.encode(), {"t": "\u00e9\U0001f44d"}),
+        (b'{"t": "\\ud83d\\udc4d"}', {"t": "\U0001f44d"}),  # an escaped surrogate pair
         (b"[]", []),
         (b"1", 1),
         (b'  {"a": 1}\n', {"a": 1}),
@@ -201,27 +201,43 @@ def _with(change) -> dict[str, Any]:
     "change, reason",
     [
         (lambda b: b["messageData"]["textMessageData"].update(isForwarded=True), "forwarded"),
-        (lambda b: b["messageData"].update(
-            typeMessage="extendedTextMessage",
-            extendedTextMessageData={"text": f"AMT LOGIN {CODE}", "isForwarded": True}),
-         "forwarded"),
-        (lambda b: b["messageData"].update(
-            typeMessage="quotedMessage",
-            extendedTextMessageData={"text": f"AMT LOGIN {CODE}", "isForwarded": True}),
-         "forwarded"),
-        (lambda b: b["messageData"]["textMessageData"].update(textMessage="x" * 257),
-         "text_too_long"),
-        (lambda b: b["messageData"].update(typeMessage="reactionMessage",
-                                           extendedTextMessageData={"text": CODE}),
-         "not_text_message"),
-        (lambda b: b["messageData"].update(typeMessage="buttonsResponseMessage"),
-         "not_text_message"),
-        (lambda b: b["messageData"].update(typeMessage="listResponseMessage"),
-         "not_text_message"),
-        (lambda b: b["messageData"].update(typeMessage="templateButtonsReplyMessage"),
-         "not_text_message"),
-        (lambda b: b["messageData"].update(typeMessage="interactiveButtonsResponse"),
-         "not_text_message"),
+        (
+            lambda b: b["messageData"].update(
+                typeMessage="extendedTextMessage",
+                extendedTextMessageData={"text": f"AMT LOGIN {CODE}", "isForwarded": True},
+            ),
+            "forwarded",
+        ),
+        (
+            lambda b: b["messageData"].update(
+                typeMessage="quotedMessage",
+                extendedTextMessageData={"text": f"AMT LOGIN {CODE}", "isForwarded": True},
+            ),
+            "forwarded",
+        ),
+        (
+            lambda b: b["messageData"]["textMessageData"].update(textMessage="x" * 257),
+            "text_too_long",
+        ),
+        (
+            lambda b: b["messageData"].update(
+                typeMessage="reactionMessage", extendedTextMessageData={"text": CODE}
+            ),
+            "not_text_message",
+        ),
+        (
+            lambda b: b["messageData"].update(typeMessage="buttonsResponseMessage"),
+            "not_text_message",
+        ),
+        (lambda b: b["messageData"].update(typeMessage="listResponseMessage"), "not_text_message"),
+        (
+            lambda b: b["messageData"].update(typeMessage="templateButtonsReplyMessage"),
+            "not_text_message",
+        ),
+        (
+            lambda b: b["messageData"].update(typeMessage="interactiveButtonsResponse"),
+            "not_text_message",
+        ),
         (lambda b: b["messageData"].update(typeMessage="pollUpdateMessage"), "not_text_message"),
         (lambda b: b["messageData"].update(typeMessage="documentMessage"), "not_text_message"),
         (lambda b: b["messageData"].update(typeMessage="audioMessage"), "not_text_message"),

@@ -24,6 +24,18 @@ def fast_backoff(monkeypatch):
     monkeypatch.setattr(whatsapp_login_poll.Command, "BACKOFF_MAX", 0.01)
 
 
+@pytest.fixture(autouse=True)
+def keep_the_test_connection():
+    """The command closes stale connections between notifications, as a long-running worker
+    must; inside a test's transaction that would close the test's own connection (on
+    PostgreSQL; SQLite's in-memory one survives). Django's TestCase disconnects
+    close_old_connections from the request signals for the same reason. Its own
+    MonkeyPatch, so a test's monkeypatch.undo() keeps it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(whatsapp_login_poll, "close_old_connections", lambda: None)
+        yield
+
+
 def poll(*args: str) -> tuple[int, str, str]:
     return run_command("whatsapp_login_poll", *args)
 

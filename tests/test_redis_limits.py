@@ -32,8 +32,11 @@ def post(port: int, client_ip: str) -> int:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/whatsapp/webhook/",
         data=b"{}",
-        headers={"Authorization": "Bearer forged", "X-Forwarded-For": client_ip,
-                 "Content-Type": "application/json"},
+        headers={
+            "Authorization": "Bearer forged",
+            "X-Forwarded-For": client_ip,
+            "Content-Type": "application/json",
+        },
         method="POST",
     )
     try:
@@ -58,19 +61,34 @@ def wait_until_up(port: int, process: subprocess.Popen) -> None:
 
 @pytest.fixture
 def two_servers():
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=str(ROOT),
-               WHATSAPP_LOGIN_TEST_PROXIES="1")
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        PYTHONPATH=str(ROOT),
+        WHATSAPP_LOGIN_TEST_PROXIES="1",
+    )
     ports = [free_port(), free_port()]
     processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload",
-             "--skip-checks"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        subprocess.Popen(  # noqa: S603  (this interpreter, our arguments)
+            [
+                sys.executable,
+                "-m",
+                "django",
+                "runserver",
+                f"127.0.0.1:{port}",
+                "--noreload",
+                "--skip-checks",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for port in ports
     ]
     try:
-        for port, process in zip(ports, processes):
+        for port, process in zip(ports, processes, strict=True):
             wait_until_up(port, process)
         yield ports
     finally:
@@ -82,8 +100,8 @@ def two_servers():
 def test_two_processes_share_one_limit(two_servers):
     a, b = two_servers
     # A fresh client address per run, so earlier runs' counters cannot interfere.
-    client = f"203.0.113.{random.randint(1, 254)}"  # noqa: S311
-    other = f"198.51.100.{random.randint(1, 254)}"  # noqa: S311
+    client = f"203.0.113.{random.randint(1, 254)}"
+    other = f"198.51.100.{random.randint(1, 254)}"
     # Wait for the start of a fresh one-minute window so all hits land in one window.
     time.sleep(max(0.0, 60 - time.time() % 60 + 0.05) if time.time() % 60 > 45 else 0)
     answers = [post(a if i % 2 else b, client) for i in range(10)]

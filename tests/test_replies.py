@@ -199,18 +199,37 @@ def test_russian_replies(replies_on, chrome, deliver, make_user, settings):
     assert "завершён" in replies_on.sent[1]["message"]
 
 
-@pytest.mark.parametrize("ua, browser, system", [
-    (CHROME_WINDOWS, "Chrome", "Windows"),
-    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-     "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", "Safari", "iOS"),
-    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-     "Chrome/126.0 Mobile Safari/537.36", "Chrome", "Android"),
-    ("Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0", "Firefox", "Linux"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
-     "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0", "Edge", "macOS"),
-    ("curl/8.0", "unknown browser", "unknown system"),
-    ("", "unknown browser", "unknown system"),
-])
+@pytest.mark.parametrize(
+    "ua, browser, system",
+    [
+        (CHROME_WINDOWS, "Chrome", "Windows"),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+            "Safari",
+            "iOS",
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/126.0 Mobile Safari/537.36",
+            "Chrome",
+            "Android",
+        ),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
+            "Firefox",
+            "Linux",
+        ),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+            "(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
+            "Edge",
+            "macOS",
+        ),
+        ("curl/8.0", "unknown browser", "unknown system"),
+        ("", "unknown browser", "unknown system"),
+    ],
+)
 def test_parse_user_agent(ua, browser, system):
     assert replies.parse_user_agent(ua) == (browser, system)
 

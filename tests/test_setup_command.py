@@ -83,10 +83,15 @@ def test_poll_mode_clears_the_webhook_url(fake_greenapi):
     assert fake_greenapi.settings["incomingWebhook"] == "yes"
 
 
-@pytest.mark.parametrize("url", [
-    "ftp://testserver/whatsapp/webhook/", "http://testserver/whatsapp/webhook/",
-    "https://testserver/not-the-webhook/", "https://evil.example/whatsapp/webhook/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://testserver/whatsapp/webhook/",
+        "http://testserver/whatsapp/webhook/",
+        "https://testserver/not-the-webhook/",
+        "https://evil.example/whatsapp/webhook/",
+    ],
+)
 def test_refuses_urls_that_cannot_be_ours(fake_greenapi, url):
     code, _, err = setup("--webhook-url", url)
     assert code == 1 and "--webhook-url" in err

@@ -39,6 +39,7 @@ def _fresh_cache():
     yield
     cache.clear()
 
+
 URL = "/whatsapp/webhook/"
 EXAMPLE_URL = "/api/webhooks/greenapi/incoming/"
 OTHER_TOKEN = "second-webhook-token-ZYXWVUTSRQPONMLKJIHGFEDCBA987"
@@ -53,8 +54,13 @@ def login(browser, make_user):
     return {"user": user, "data": data, "body": json.dumps(incoming(data["message"]))}
 
 
-def raw_post(client: Client, body, authorization: str | None, url: str = URL,
-             content_type: str = "application/json"):
+def raw_post(
+    client: Client,
+    body,
+    authorization: str | None,
+    url: str = URL,
+    content_type: str = "application/json",
+):
     headers = {} if authorization is None else {"HTTP_AUTHORIZATION": authorization}
     return client.post(url, data=body, content_type=content_type, **headers)
 
@@ -169,8 +175,16 @@ def test_old_token_refused_once_removed_from_the_list(webhook, login):
 def test_no_token_configured_fails_closed(webhook, login, configured):
     with override_settings(WHATSAPP_LOGIN_WEBHOOK_TOKEN=configured):
         before = attempt_state()
-        for authorization in (None, "", "Bearer", "Bearer ", "Bearer x", f"Bearer {TOKEN}",
-                              "Basic ", f"Bearer {configured}"):
+        for authorization in (
+            None,
+            "",
+            "Bearer",
+            "Bearer ",
+            "Bearer x",
+            f"Bearer {TOKEN}",
+            "Basic ",
+            f"Bearer {configured}",
+        ):
             assert_unauthorized(raw_post(webhook.client, login["body"], authorization))
         assert_nothing_written(before)
 
@@ -238,8 +252,10 @@ def padded(body: str, size: int) -> str:
 
 @pytest.fixture
 def spy_loads():
-    with mock.patch.object(webhooks, "loads", wraps=greenapi.loads) as spy, \
-            mock.patch.object(greenapi, "loads", wraps=greenapi.loads) as module_spy:
+    with (
+        mock.patch.object(webhooks, "loads", wraps=greenapi.loads) as spy,
+        mock.patch.object(greenapi, "loads", wraps=greenapi.loads) as module_spy,
+    ):
         yield spy, module_spy
 
 
@@ -285,8 +301,10 @@ def test_oversized_body_with_understated_content_length_is_not_parsed(webhook, l
     [
         ("text/plain", "AMT LOGIN {code}"),
         ("text/plain; charset=utf-8", "typeWebhook=incomingMessageReceived&text=AMT LOGIN {code}"),
-        ("application/x-www-form-urlencoded",
-         "textMessage=AMT+LOGIN+{code}&sender=996700123456%40c.us"),
+        (
+            "application/x-www-form-urlencoded",
+            "textMessage=AMT+LOGIN+{code}&sender=996700123456%40c.us",
+        ),
     ],
 )
 def test_non_json_content_types(webhook, login, content_type, body):

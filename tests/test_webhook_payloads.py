@@ -49,6 +49,7 @@ def _fresh_cache():
     yield
     cache.clear()
 
+
 SENDER = "996700123456@c.us"
 OTHER_SENDER = "996700654321@c.us"
 
@@ -79,8 +80,9 @@ def assert_answer(response, status: str, reason: str | None = None) -> None:
 def assert_untouched(before, rows: int = 0) -> None:
     """Nothing happened to any attempt, and ``rows`` processed-message rows were written."""
     assert attempt_state() == before
-    assert all(status == Status.PENDING for status in LoginAttempt.objects.values_list(
-        "status", flat=True))
+    assert all(
+        status == Status.PENDING for status in LoginAttempt.objects.values_list("status", flat=True)
+    )
     assert LoginAttempt.objects.filter(user__isnull=False).count() == 0
     assert ProcessedMessage.objects.count() == rows
 
@@ -248,7 +250,10 @@ def test_malformed_bodies_are_ignored(webhook, login, name):
         # Whether the interpreter's recursion limit trips at this depth varies between
         # Python versions; either way the delivery is answered 200 and ignored.
         assert response.json()["reason"] in (
-            "malformed_json", "not_an_object", "not_incoming_message")
+            "malformed_json",
+            "not_an_object",
+            "not_incoming_message",
+        )
     else:
         assert response.json()["reason"] == "malformed_json"
     assert_untouched(before)
@@ -381,9 +386,12 @@ SCHEMA_CASES = [
 
 
 @pytest.mark.parametrize(
-    "path, value, reason", SCHEMA_CASES,
-    ids=[f"{path}={'<deleted>' if value is _DELETE else repr(value)[:20]}"
-         for path, value, _ in SCHEMA_CASES],
+    "path, value, reason",
+    SCHEMA_CASES,
+    ids=[
+        f"{path}={'<deleted>' if value is _DELETE else repr(value)[:20]}"
+        for path, value, _ in SCHEMA_CASES
+    ],
 )
 def test_missing_fields_and_wrong_types_are_ignored(webhook, login, path, value, reason):
     body = incoming(login["message"])
@@ -398,8 +406,10 @@ def test_missing_fields_and_wrong_types_are_ignored(webhook, login, path, value,
 @pytest.mark.parametrize("value", [None, 123, ["AMT LOGIN"], {}])
 def test_extended_text_of_wrong_type_is_ignored(webhook, login, value):
     body = incoming(login["message"])
-    body["messageData"] = {"typeMessage": "extendedTextMessage",
-                           "extendedTextMessageData": {"text": value}}
+    body["messageData"] = {
+        "typeMessage": "extendedTextMessage",
+        "extendedTextMessageData": {"text": value},
+    }
     before = attempt_state()
     assert_answer(webhook.post(body), "ignored", "bad_message_data")
     assert_untouched(before)
@@ -408,8 +418,10 @@ def test_extended_text_of_wrong_type_is_ignored(webhook, login, value):
 def test_extended_text_under_the_wrong_key_is_ignored(webhook, login):
     """Branch on typeMessage, never on which text field happens to exist."""
     body = incoming(login["message"])
-    body["messageData"] = {"typeMessage": "extendedTextMessage",
-                           "textMessageData": {"textMessage": login["message"]}}
+    body["messageData"] = {
+        "typeMessage": "extendedTextMessage",
+        "textMessageData": {"textMessage": login["message"]},
+    }
     before = attempt_state()
     assert_answer(webhook.post(body), "ignored", "bad_message_data")
     assert_untouched(before)
@@ -439,8 +451,9 @@ def test_unknown_extra_fields_are_tolerated(webhook, login):
         ({"wid": ""}, "wrong_business_number"),
     ],
 )
-def test_foreign_instance_or_business_number_is_ignored(webhook, login, caplog, instance_data,
-                                                        reason):
+def test_foreign_instance_or_business_number_is_ignored(
+    webhook, login, caplog, instance_data, reason
+):
     body = incoming(login["message"])
     body["instanceData"].update(instance_data)
     before = attempt_state()
@@ -535,8 +548,11 @@ def test_lid_in_both_fields_rejects_without_touching_a_user(webhook, login):
     body = incoming(login["message"], sender="120650379300963@lid")
     assert_answer(webhook.post(body), "rejected", "lid_sender")
     attempt = only_attempt()
-    assert (attempt.status, attempt.reason, attempt.user_id) == (Status.REJECTED, "lid_sender",
-                                                                 None)
+    assert (attempt.status, attempt.reason, attempt.user_id) == (
+        Status.REJECTED,
+        "lid_sender",
+        None,
+    )
     status = browser_status(login["browser"])
     assert (status["status"], status["reason"]) == ("rejected", "lid_sender")
 
@@ -552,6 +568,7 @@ def test_lid_with_unknown_code_is_just_ignored(webhook, login):
 
 ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"]
 BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
+
 
 def _zero_width_inside(ch: str):
     return lambda c: f"AM{ch}T LOG{ch}IN {c[:5]}{ch}{c[5:]}"
@@ -592,7 +609,7 @@ def test_text_variants_are_accepted(webhook, login, variant):
 
 
 def _swap(code: str, index: int, char: str) -> str:
-    return code[:index] + char + code[index + 1:]
+    return code[:index] + char + code[index + 1 :]
 
 
 REFUSED_TEXTS = {
@@ -641,8 +658,10 @@ def test_text_that_does_not_match_is_ignored(webhook, login, variant):
 def test_text_over_256_chars_is_ignored_without_running_the_regex(webhook, login, length):
     text = f"AMT LOGIN {login['code']}".ljust(length)
     before = attempt_state()
-    with mock.patch.object(attempts, "match_code", wraps=attempts.match_code) as match, \
-            mock.patch.object(attempts, "normalize_text", wraps=attempts.normalize_text) as norm:
+    with (
+        mock.patch.object(attempts, "match_code", wraps=attempts.match_code) as match,
+        mock.patch.object(attempts, "normalize_text", wraps=attempts.normalize_text) as norm,
+    ):
         assert_answer(webhook.post(incoming(text)), "ignored", "text_too_long")
         assert not match.called
         assert not norm.called
@@ -661,8 +680,9 @@ def test_the_256_char_limit_is_on_the_raw_text(webhook, login):
 def test_prefix_setting_builds_the_pattern(webhook, login, prefix):
     with override_settings(WHATSAPP_LOGIN_MESSAGE_PREFIX=prefix):
         before = attempt_state()
-        assert_answer(webhook.post(incoming(f"AMT LOGIN {login['code']}")), "ignored",
-                      "no_login_text")
+        assert_answer(
+            webhook.post(incoming(f"AMT LOGIN {login['code']}")), "ignored", "no_login_text"
+        )
         assert_untouched(before)
         assert_answer(webhook.post(incoming(f"{prefix} {login['code']}")), "confirmed")
 
@@ -693,8 +713,9 @@ def test_same_message_id_in_another_chat_is_a_new_message(webhook, login):
     assert_answer(webhook.post(first), "confirmed")
     second = incoming(login["message"], sender=OTHER_SENDER, idMessage=first["idMessage"])
     assert_answer(webhook.post(second), "rejected", "conflicting_sender")
-    assert sorted(processed()) == sorted([(SENDER, first["idMessage"]),
-                                          (OTHER_SENDER, first["idMessage"])])
+    assert sorted(processed()) == sorted(
+        [(SENDER, first["idMessage"]), (OTHER_SENDER, first["idMessage"])]
+    )
 
 
 def test_new_message_from_the_same_sender_is_idempotent(webhook, login):
@@ -737,8 +758,9 @@ def test_second_different_sender_rejects_a_confirmed_attempt(
 
     # Neither sender can revive it.
     for sender in (SENDER, OTHER_SENDER):
-        assert_answer(webhook.post(incoming(login["message"], sender=sender)), "ignored",
-                      "attempt_closed")
+        assert_answer(
+            webhook.post(incoming(login["message"], sender=sender)), "ignored", "attempt_closed"
+        )
     assert only_attempt().status == Status.REJECTED
 
 
@@ -749,8 +771,10 @@ def test_lost_race_to_another_sender_rejects(webhook, login):
 
     def racing_resolver(phone, **context):
         LoginAttempt.objects.filter(pk=context["attempt"].pk).update(
-            status=Status.CONFIRMED, user=login["user"],
-            sender_hash=attempts.sender_hash("+996700654321"), confirmed_at=timezone.now(),
+            status=Status.CONFIRMED,
+            user=login["user"],
+            sender_hash=attempts.sender_hash("+996700654321"),
+            confirmed_at=timezone.now(),
         )
         return real_resolver(phone, **context)
 
@@ -765,8 +789,10 @@ def test_lost_race_to_the_same_sender_is_harmless(webhook, login):
 
     def racing_resolver(phone, **context):
         LoginAttempt.objects.filter(pk=context["attempt"].pk).update(
-            status=Status.CONFIRMED, user=login["user"],
-            sender_hash=attempts.sender_hash(phone), confirmed_at=timezone.now(),
+            status=Status.CONFIRMED,
+            user=login["user"],
+            sender_hash=attempts.sender_hash(phone),
+            confirmed_at=timezone.now(),
         )
         return real_resolver(phone, **context)
 
@@ -818,8 +844,9 @@ def test_ttl_passing_with_a_patched_clock(webhook, login):
     sent_at = int(attempt.created_at.timestamp()) + 1
     later = attempt.expires_at + timedelta(seconds=1)
     with mock.patch("django.utils.timezone.now", return_value=later):
-        assert_answer(webhook.post(incoming(login["message"], timestamp=sent_at)), "ignored",
-                      "expired")
+        assert_answer(
+            webhook.post(incoming(login["message"], timestamp=sent_at)), "ignored", "expired"
+        )
     assert only_attempt().status == Status.EXPIRED
 
 
@@ -827,8 +854,9 @@ def test_retry_24_hours_late_is_ignored(webhook, login):
     """Green API re-sends for 24 h: the original message arriving a day later logs no one in."""
     attempt = only_attempt()
     sent_at = int(attempt.created_at.timestamp()) + 2
-    with mock.patch("django.utils.timezone.now",
-                    return_value=attempt.created_at + timedelta(hours=24)):
+    with mock.patch(
+        "django.utils.timezone.now", return_value=attempt.created_at + timedelta(hours=24)
+    ):
         response = webhook.post(incoming(login["message"], timestamp=sent_at))
     assert_answer(response, "ignored", "expired")
     assert only_attempt().status == Status.EXPIRED
@@ -850,8 +878,9 @@ def test_timestamp_outside_the_window_is_ignored(webhook, login, offset_from, se
     base = attempt.created_at if offset_from == "created" else attempt.expires_at
     sent_at = int(base.timestamp()) + seconds + (1 if seconds > 0 else 0)
     before = attempt_state()
-    assert_answer(webhook.post(incoming(login["message"], timestamp=sent_at)), "ignored",
-                  "stale_message")
+    assert_answer(
+        webhook.post(incoming(login["message"], timestamp=sent_at)), "ignored", "stale_message"
+    )
     assert_untouched(before, rows=1)
 
 
@@ -871,8 +900,9 @@ def test_consumed_attempt_is_ignored(webhook, login):
     complete_login(login["browser"], login["user"])
     after = attempt_state()
     for sender in (SENDER, OTHER_SENDER):
-        assert_answer(webhook.post(incoming(login["message"], sender=sender)), "ignored",
-                      "attempt_closed")
+        assert_answer(
+            webhook.post(incoming(login["message"], sender=sender)), "ignored", "attempt_closed"
+        )
     assert attempt_state() == after
     assert only_attempt().status == Status.CONSUMED
 
@@ -906,8 +936,11 @@ def test_sender_without_an_account_rejects(webhook, browser, make_user):
     response = webhook.post(incoming(data["message"]))
     assert_answer(response, "rejected", "unknown_number")
     attempt = only_attempt()
-    assert (attempt.status, attempt.reason, attempt.user_id) == (Status.REJECTED,
-                                                                 "unknown_number", None)
+    assert (attempt.status, attempt.reason, attempt.user_id) == (
+        Status.REJECTED,
+        "unknown_number",
+        None,
+    )
     assert attempt.sender_masked == "+996•••456"
     assert browser_status(browser)["status"] == "rejected"
     assert browser.post("/whatsapp/complete/").status_code == 409
@@ -918,14 +951,16 @@ def test_inactive_user_rejects(webhook, browser, make_user):
     data = start(browser)
     assert_answer(webhook.post(incoming(data["message"])), "rejected", "inactive_user")
     attempt = only_attempt()
-    assert (attempt.status, attempt.reason, attempt.user_id) == (Status.REJECTED,
-                                                                 "inactive_user", None)
+    assert (attempt.status, attempt.reason, attempt.user_id) == (
+        Status.REJECTED,
+        "inactive_user",
+        None,
+    )
     assert browser_status(browser)["status"] == "rejected"
 
 
 @pytest.mark.parametrize("second_active", [True, False])
-def test_shared_phone_rejects_and_never_picks_the_first(webhook, browser, make_user,
-                                                        second_active):
+def test_shared_phone_rejects_and_never_picks_the_first(webhook, browser, make_user, second_active):
     make_user("+996700123456", username="first")
     make_user("+996700123456", username="second", is_active=second_active)
     data = start(browser)
@@ -944,8 +979,7 @@ def test_shared_phone_rejects_and_never_picks_the_first(webhook, browser, make_u
 def test_example_webhook_url_logs_in(browser, make_user):
     user = make_user("+996700123456")
     data = start(browser)
-    client = WebhookClient(Client(enforce_csrf_checks=True),
-                           url="/api/webhooks/greenapi/incoming/")
+    client = WebhookClient(Client(enforce_csrf_checks=True), url="/api/webhooks/greenapi/incoming/")
     assert_answer(client.post(payload("text_message.json", data["code"])), "confirmed")
     assert_confirmed_for(user, browser)
     complete_login(browser, user)

@@ -35,8 +35,15 @@ def attempt_state() -> list[tuple]:
     """Everything a webhook could change on the attempts, for before/after comparisons."""
     return list(
         LoginAttempt.objects.order_by("pk").values_list(
-            "pk", "status", "reason", "user_id", "sender_hash", "sender_masked",
-            "confirmed_at", "closed_at", "expires_at",
+            "pk",
+            "status",
+            "reason",
+            "user_id",
+            "sender_hash",
+            "sender_masked",
+            "confirmed_at",
+            "closed_at",
+            "expires_at",
         )
     )
 

@@ -72,7 +72,9 @@ def normalize_text(text: str) -> str:
 
 
 def _code_pattern(prefix: str) -> re.Pattern[str]:
-    return re.compile(re.escape(normalize_text(prefix)) + r" ([A-Z2-7]{%d})" % CODE_LENGTH, re.ASCII)
+    return re.compile(
+        re.escape(normalize_text(prefix)) + rf" ([A-Z2-7]{{{CODE_LENGTH}}})", re.ASCII
+    )
 
 
 def match_code(text: str) -> str | None:
@@ -164,8 +166,10 @@ def create_attempt(request: HttpRequest) -> tuple[LoginAttempt, str]:
             pk=previous, status__in=[Status.PENDING, Status.CONFIRMED]
         ).update(
             status=Status.EXPIRED,
-            reason=Case(When(expires_at__lte=now, then=Value(Reason.EXPIRED)),
-                        default=Value(Reason.SUPERSEDED)),
+            reason=Case(
+                When(expires_at__lte=now, then=Value(Reason.EXPIRED)),
+                default=Value(Reason.SUPERSEDED),
+            ),
             closed_at=now,
         )
     code, binding = generate_code(), secrets.token_urlsafe(32)
@@ -193,14 +197,30 @@ def consume(attempt: LoginAttempt, can_authenticate: Any) -> AbstractBaseUser | 
     """confirmed -> consumed, re-checking the user at this moment. Returns the user or None."""
     now = timezone.now()
     user_model = get_user_model()
-    user = user_model._default_manager.filter(pk=attempt.user_id).first()
+    user = (
+        user_model._default_manager.filter(pk=attempt.user_id).first()
+        if attempt.user_id is not None
+        else None
+    )
     if user is None or not can_authenticate(user):
-        if _transition(attempt, [Status.CONFIRMED], now=now, status=Status.REJECTED,
-                       reason=Reason.INACTIVE_USER, closed_at=now):
+        if _transition(
+            attempt,
+            [Status.CONFIRMED],
+            now=now,
+            status=Status.REJECTED,
+            reason=Reason.INACTIVE_USER,
+            closed_at=now,
+        ):
             _log_rejected(attempt, Reason.INACTIVE_USER, None)
         return None
-    if not _transition(attempt, [Status.CONFIRMED], now=now, status=Status.CONSUMED,
-                       reason=Reason.LOGGED_IN, closed_at=now):
+    if not _transition(
+        attempt,
+        [Status.CONFIRMED],
+        now=now,
+        status=Status.CONSUMED,
+        reason=Reason.LOGGED_IN,
+        closed_at=now,
+    ):
         return None
     logger.info("Login attempt %s consumed", attempt.pk)
     return user
@@ -219,7 +239,8 @@ def remember_session(attempt: LoginAttempt, request: HttpRequest) -> None:
     if request.session.session_key is None:
         request.session.save()
     key = request.session.session_key or ""
-    if key and len(key) <= LoginAttempt._meta.get_field("session_key").max_length:
+    max_length: int = getattr(LoginAttempt._meta.get_field("session_key"), "max_length", 0)
+    if key and len(key) <= max_length:
         LoginAttempt.objects.filter(pk=attempt.pk).update(session_key=key)
         attempt.session_key = key
 
@@ -236,8 +257,15 @@ def revoke(attempt: LoginAttempt) -> bool:
     from django.conf import settings
 
     now = timezone.now()
-    if _transition(attempt, [Status.CONFIRMED], now=now, require_live=False,
-                   status=Status.REJECTED, reason=Reason.SIGNED_OUT, closed_at=now):
+    if _transition(
+        attempt,
+        [Status.CONFIRMED],
+        now=now,
+        require_live=False,
+        status=Status.REJECTED,
+        reason=Reason.SIGNED_OUT,
+        closed_at=now,
+    ):
         _log_rejected(attempt, Reason.SIGNED_OUT, None)
         return True
     key = attempt.session_key
@@ -268,9 +296,7 @@ def ignored(reason: str) -> Outcome:
 
 
 #: Outcomes that count against the sender's failure limit (RATE_LIMIT_FAILED).
-FAILURES = frozenset(
-    {"unknown_code", "expired", "stale_message", "attempt_closed", "rejected"}
-)
+FAILURES = frozenset({"unknown_code", "expired", "stale_message", "attempt_closed", "rejected"})
 
 
 def handle_message(message: IncomingText, request: HttpRequest | None = None) -> Outcome:
@@ -290,8 +316,9 @@ def handle_message(message: IncomingText, request: HttpRequest | None = None) ->
         return ignored("not_personal_chat")  # broadcast, newsletter, anything unknown
     limit_key = {"phone": phone or message.sender}
     if ratelimit.peek("failed", app_settings.RATE_LIMIT_FAILED, limit_key):
-        logger.warning("Login message dropped: too many failures from %s",
-                       mask_phone(message.sender))
+        logger.warning(
+            "Login message dropped: too many failures from %s", mask_phone(message.sender)
+        )
         return ignored("rate_limited")
     with transaction.atomic():
         try:
@@ -307,8 +334,13 @@ def handle_message(message: IncomingText, request: HttpRequest | None = None) ->
             outcome = ignored("unknown_code")
         elif ratelimit.hit("confirm", app_settings.RATE_LIMIT_CONFIRM, limit_key):
             logger.warning("Login message dropped: too many from %s", mask_phone(message.sender))
-            outcome = _reject(attempt, [Status.PENDING], Reason.RATE_LIMITED,
-                              chat_id_to_phone(message.sender), timezone.now())
+            outcome = _reject(
+                attempt,
+                [Status.PENDING],
+                Reason.RATE_LIMITED,
+                chat_id_to_phone(message.sender),
+                timezone.now(),
+            )
             outcome = Outcome(outcome.action, "rate_limited", outcome.attempt)
         else:
             outcome = _apply(attempt, message, request)
@@ -334,8 +366,9 @@ def _apply(attempt: LoginAttempt, message: IncomingText, request: HttpRequest | 
     if phone is None:
         if is_lid(message.sender):
             # The digits of a LID are not a phone number: fail closed.
-            return _reject(attempt, [Status.PENDING, Status.CONFIRMED], Reason.LID_SENDER,
-                           None, now)
+            return _reject(
+                attempt, [Status.PENDING, Status.CONFIRMED], Reason.LID_SENDER, None, now
+            )
         return ignored("not_personal_chat")
 
     if attempt.status == Status.CONFIRMED and not attempt.is_expired(now):
@@ -347,11 +380,22 @@ def _apply(attempt: LoginAttempt, message: IncomingText, request: HttpRequest | 
     if attempt.status != Status.PENDING:
         return ignored("attempt_closed")
     if attempt.is_expired(now):
-        _transition(attempt, [Status.PENDING], now=now, require_live=False,
-                    status=Status.EXPIRED, reason=Reason.EXPIRED, closed_at=now)
+        _transition(
+            attempt,
+            [Status.PENDING],
+            now=now,
+            require_live=False,
+            status=Status.EXPIRED,
+            reason=Reason.EXPIRED,
+            closed_at=now,
+        )
         return ignored("expired")
     sent_at = message.timestamp
-    if not (attempt.created_at - CLOCK_SKEW).timestamp() <= sent_at <= attempt.expires_at.timestamp():
+    if (
+        not (attempt.created_at - CLOCK_SKEW).timestamp()
+        <= sent_at
+        <= attempt.expires_at.timestamp()
+    ):
         return ignored("stale_message")
 
     user, failure = resolve(phone, attempt=attempt, request=request, message=message)
@@ -363,8 +407,14 @@ def _apply(attempt: LoginAttempt, message: IncomingText, request: HttpRequest | 
         return _reject(attempt, [Status.PENDING], Reason.INACTIVE_USER, phone, now)
 
     confirmed = _transition(
-        attempt, [Status.PENDING], now=now, status=Status.CONFIRMED, reason=Reason.CONFIRMED,
-        user=user, sender_hash=sender_hash(phone), sender_masked=mask_phone(phone),
+        attempt,
+        [Status.PENDING],
+        now=now,
+        status=Status.CONFIRMED,
+        reason=Reason.CONFIRMED,
+        user=user,
+        sender_hash=sender_hash(phone),
+        sender_masked=mask_phone(phone),
         confirmed_at=now,
     )
     if not confirmed:

@@ -36,9 +36,10 @@ def check_webhook_token(app_configs: Any = None, **kwargs: Any) -> list[checks.C
     if not tokens:
         return [
             checks.Warning(
-                "WHATSAPP_LOGIN_WEBHOOK_TOKEN is not set: the webhook refuses every delivery (401).",
-                hint="Set it to a random value (python -c \"import secrets; "
-                "print(secrets.token_urlsafe(32))\") and the same value as the Webhook URL "
+                "WHATSAPP_LOGIN_WEBHOOK_TOKEN is not set: "
+                "the webhook refuses every delivery (401).",
+                hint='Set it to a random value (python -c "import secrets; '
+                'print(secrets.token_urlsafe(32))") and the same value as the Webhook URL '
                 "token of your Green API instance.",
                 id="whatsapp_login.W001",
             )
@@ -125,7 +126,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 "WHATSAPP_LOGIN_BUSINESS_PHONE is missing or not an international number."
                 if phone
                 else "WHATSAPP_LOGIN_BUSINESS_PHONE is not set.",
-                hint="Set it to your Green API instance's WhatsApp number, e.g. '+996 555 000 001'.",
+                hint="Set it to your Green API instance's WhatsApp number, "
+                "e.g. '+996 555 000 001'.",
                 id="whatsapp_login.E001",
             )
         )
@@ -137,8 +139,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         if not timedelta(seconds=10) <= ttl <= timedelta(seconds=MAX_ATTEMPT_TTL):
             errors.append(
                 checks.Error(
-                    f"WHATSAPP_LOGIN_ATTEMPT_TTL must be between 10 and {MAX_ATTEMPT_TTL} "
-                    "seconds.",
+                    f"WHATSAPP_LOGIN_ATTEMPT_TTL must be between 10 and {MAX_ATTEMPT_TTL} seconds.",
                     hint="A login code is a single factor: keep it short-lived (default 180).",
                     id="whatsapp_login.E006",
                 )
@@ -146,8 +147,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if app_settings.SANDBOX and not settings.DEBUG:
         errors.append(
             checks.Error(
-                "WHATSAPP_LOGIN_SANDBOX is on while DEBUG is off: anyone could log in as "
-                "anyone.",
+                "WHATSAPP_LOGIN_SANDBOX is on while DEBUG is off: anyone could log in as anyone.",
                 hint="Set WHATSAPP_LOGIN_SANDBOX = False in production.",
                 id="whatsapp_login.E007",
             )

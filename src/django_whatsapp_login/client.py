@@ -322,8 +322,11 @@ class GreenAPIClient:
         data = self._object(
             "sendMessage",
             self._call(
-                "POST", "sendMessage", json={"chatId": chat_id, "message": message},
-                timeout=timeout, max_retries=max_retries,
+                "POST",
+                "sendMessage",
+                json={"chatId": chat_id, "message": message},
+                timeout=timeout,
+                max_retries=max_retries,
             ),
         )
         id_message = data.get("idMessage")
@@ -336,7 +339,9 @@ class GreenAPIClient:
         ``receive_timeout`` seconds (5-60). It stays at the head until deleted."""
         receive_timeout = min(60, max(5, int(receive_timeout)))
         data = self._call(
-            "GET", "receiveNotification", params={"receiveTimeout": receive_timeout},
+            "GET",
+            "receiveNotification",
+            params={"receiveTimeout": receive_timeout},
             timeout=receive_timeout + self.timeout,
         )
         if data is None or data == "":
@@ -396,7 +401,10 @@ class GreenAPIClient:
             delay: float | None = None
             try:
                 response = self.session.request(
-                    http_method, self._url(method, suffix), params=params, json=json,
+                    http_method,
+                    self._url(method, suffix),
+                    params=params,
+                    json=json,
                     timeout=timeout or self.timeout,
                 )
             except requests.ConnectionError as err:
@@ -409,7 +417,8 @@ class GreenAPIClient:
                     raise error from None
             except requests.Timeout as err:
                 error = GreenAPIError(
-                    method, f"no answer within {timeout or self.timeout:g} s",
+                    method,
+                    f"no answer within {timeout or self.timeout:g} s",
                     detail=type(err).__name__,
                 )
                 if not idempotent:
@@ -450,7 +459,8 @@ class GreenAPIClient:
             error: GreenAPIError = QuotaExceeded(
                 method,
                 "the plan's quota is exhausted (the Developer plan allows only 3 chats a month)",
-                status=status, detail=text,
+                status=status,
+                detail=text,
             )
             _record_quota(method, error)
             return error
@@ -461,7 +471,8 @@ class GreenAPIClient:
                 method,
                 "the instance id or API token is wrong (WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE, "
                 "WHATSAPP_LOGIN_GREEN_API_TOKEN)",
-                status=status, detail=text,
+                status=status,
+                detail=text,
             )
         if status >= 500:
             return GreenAPIError(method, "Green API server error", status=status, detail=text)
@@ -482,7 +493,8 @@ def _record_quota(method: str, error: GreenAPIError) -> None:
         from django.core.cache import cache
 
         cache.set(
-            QUOTA_CACHE_KEY, {"method": method, "at": time.time(), "detail": error.detail},
+            QUOTA_CACHE_KEY,
+            {"method": method, "at": time.time(), "detail": error.detail},
             timeout=7 * 86400,
         )
     except Exception:  # best effort; never hide the real error

@@ -100,7 +100,8 @@ class Report:
     def to_json(self, strict: bool = False) -> str:
         return json.dumps(
             {"ok": not self.failed(strict), "checks": [asdict(r) for r in self.results]},
-            ensure_ascii=False, indent=2,
+            ensure_ascii=False,
+            indent=2,
         )
 
 
@@ -214,15 +215,21 @@ class Doctor:
             missing.append("WHATSAPP_LOGIN_BUSINESS_PHONE")
         if missing:
             self.add(
-                "settings", "Settings", FAIL, "missing or invalid: " + ", ".join(missing),
+                "settings",
+                "Settings",
+                FAIL,
+                "missing or invalid: " + ", ".join(missing),
                 "set them in settings.py (the id and API token are on the instance's page in "
-                f"{CONSOLE}; the webhook token is a random value: python -c \"import secrets; "
-                "print(secrets.token_urlsafe(32))\")",
+                f'{CONSOLE}; the webhook token is a random value: python -c "import secrets; '
+                'print(secrets.token_urlsafe(32))")',
             )
         else:
-            self.add("settings", "Settings", PASS,
-                     f"instance {app_settings.GREEN_API_ID_INSTANCE} at "
-                     f"{app_settings.GREEN_API_URL}")
+            self.add(
+                "settings",
+                "Settings",
+                PASS,
+                f"instance {app_settings.GREEN_API_ID_INSTANCE} at {app_settings.GREEN_API_URL}",
+            )
         return bool(app_settings.GREEN_API_ID_INSTANCE and app_settings.GREEN_API_TOKEN)
 
     # --- Green API --------------------------------------------------------------------------
@@ -248,8 +255,9 @@ class Doctor:
             meaning, fix = STATES.get(
                 state.state, (f"unknown state {state.state!r}", "see the Green API console")
             )
-            self.add("instance_state", "Instance state", FAIL,
-                     f"{state.state or 'null'}: {meaning}", fix)
+            self.add(
+                "instance_state", "Instance state", FAIL, f"{state.state or 'null'}: {meaning}", fix
+            )
         try:
             self.remote = client.get_settings()
         except GreenAPIError as err:
@@ -283,11 +291,13 @@ class Doctor:
             self.add("business_phone", title, SKIP, "the instance has no WhatsApp number yet")
         elif instance_phone.split(":")[0] != ours:
             self.add(
-                "business_phone", title, FAIL,
+                "business_phone",
+                title,
+                FAIL,
                 f"the instance is WhatsApp +{instance_phone}, but WHATSAPP_LOGIN_BUSINESS_PHONE "
                 f"is +{ours}: users write to a number this instance does not receive, and "
                 "deliveries from the instance are ignored",
-                f"set WHATSAPP_LOGIN_BUSINESS_PHONE = \"+{instance_phone}\" (or authorise the "
+                f'set WHATSAPP_LOGIN_BUSINESS_PHONE = "+{instance_phone}" (or authorise the '
                 "instance with the right phone)",
             )
         else:
@@ -295,11 +305,14 @@ class Doctor:
 
     def check_webhook_url(self, remote: InstanceSettings) -> None:
         title = "Webhook URL"
-        setup = ("run: manage.py whatsapp_login_setup --webhook-url "
-                 "https://<your host><webhook path>")
+        setup = (
+            "run: manage.py whatsapp_login_setup --webhook-url https://<your host><webhook path>"
+        )
         if not remote.webhook_url:
             self.add(
-                "webhook_url", title, FAIL,
+                "webhook_url",
+                title,
+                FAIL,
                 "webhook not configured: Green API has no webhook URL, so incoming messages are "
                 "never delivered to this site",
                 setup + " (or, without a public URL, run manage.py whatsapp_login_poll and "
@@ -309,7 +322,9 @@ class Doctor:
         if self.url:
             if remote.webhook_url != self.url:
                 self.add(
-                    "webhook_url", title, FAIL,
+                    "webhook_url",
+                    title,
+                    FAIL,
                     f"wrong webhook URL: Green API sends to {remote.webhook_url}, but this site "
                     f"receives at {self.url}",
                     f"run: manage.py whatsapp_login_setup --webhook-url {self.url}",
@@ -317,8 +332,13 @@ class Doctor:
                 return
         problem = webhook_url_problem(remote.webhook_url)
         if problem:
-            self.add("webhook_url", title, FAIL,
-                     f"wrong webhook URL {remote.webhook_url}: {problem}", setup)
+            self.add(
+                "webhook_url",
+                title,
+                FAIL,
+                f"wrong webhook URL {remote.webhook_url}: {problem}",
+                setup,
+            )
         else:
             self.add("webhook_url", title, PASS, remote.webhook_url)
 
@@ -326,43 +346,67 @@ class Doctor:
         from .webhooks import token_is_valid
 
         title = "Webhook token"
-        fix = ("run manage.py whatsapp_login_setup --webhook-url <url> (it sets the token from "
-               "WHATSAPP_LOGIN_WEBHOOK_TOKEN), or paste the same value into the console")
+        fix = (
+            "run manage.py whatsapp_login_setup --webhook-url <url> (it sets the token from "
+            "WHATSAPP_LOGIN_WEBHOOK_TOKEN), or paste the same value into the console"
+        )
         try:
             tokens = app_settings.WEBHOOK_TOKENS
         except WhatsAppLoginImproperlyConfigured:
             tokens = []
         if not remote.webhook_url_token:
             self.add(
-                "webhook_token", title, FAIL,
+                "webhook_token",
+                title,
+                FAIL,
                 "webhook token not set in Green API: deliveries carry no Authorization header "
-                "and the webhook refuses every one of them (401)", fix,
+                "and the webhook refuses every one of them (401)",
+                fix,
             )
         elif not tokens:
-            self.add("webhook_token", title, FAIL,
-                     "WHATSAPP_LOGIN_WEBHOOK_TOKEN is empty: the webhook refuses everything", fix)
+            self.add(
+                "webhook_token",
+                title,
+                FAIL,
+                "WHATSAPP_LOGIN_WEBHOOK_TOKEN is empty: the webhook refuses everything",
+                fix,
+            )
         elif not token_is_valid(authorization_header(remote.webhook_url_token), tokens):
             self.add(
-                "webhook_token", title, FAIL,
+                "webhook_token",
+                title,
+                FAIL,
                 "wrong webhook token: the token in Green API differs from "
-                "WHATSAPP_LOGIN_WEBHOOK_TOKEN, so every delivery gets 401", fix,
+                "WHATSAPP_LOGIN_WEBHOOK_TOKEN, so every delivery gets 401",
+                fix,
             )
         elif not token_is_valid(authorization_header(remote.webhook_url_token), tokens[:1]):
-            self.add("webhook_token", title, WARN,
-                     "Green API uses an older token from WHATSAPP_LOGIN_WEBHOOK_TOKEN", fix)
+            self.add(
+                "webhook_token",
+                title,
+                WARN,
+                "Green API uses an older token from WHATSAPP_LOGIN_WEBHOOK_TOKEN",
+                fix,
+            )
         else:
             self.add("webhook_token", title, PASS, "matches WHATSAPP_LOGIN_WEBHOOK_TOKEN")
 
     def check_poll_mode(self, remote: InstanceSettings) -> None:
         if remote.webhook_url:
             self.add(
-                "webhook_url", "Polling mode", FAIL,
+                "webhook_url",
+                "Polling mode",
+                FAIL,
                 f"a webhook URL is set ({remote.webhook_url}): Green API refuses polling then",
                 "run: manage.py whatsapp_login_setup --poll",
             )
         else:
-            self.add("webhook_url", "Polling mode", PASS,
-                     "no webhook URL; run manage.py whatsapp_login_poll to receive messages")
+            self.add(
+                "webhook_url",
+                "Polling mode",
+                PASS,
+                "no webhook URL; run manage.py whatsapp_login_poll to receive messages",
+            )
 
     def check_incoming(self, remote: InstanceSettings) -> None:
         title = "Incoming webhooks"
@@ -370,7 +414,9 @@ class Doctor:
             self.add("incoming_webhook", title, PASS, "incomingWebhook is on")
         else:
             self.add(
-                "incoming_webhook", title, FAIL,
+                "incoming_webhook",
+                title,
+                FAIL,
                 "incomingWebhook is off: the message is never sent to this site, so no login "
                 "is ever confirmed",
                 "run manage.py whatsapp_login_setup (it turns incomingWebhook on), or enable "
@@ -381,7 +427,9 @@ class Doctor:
         title = "LID mode"
         if remote.enable_lid_mode:
             self.add(
-                "lid_mode", title, FAIL,
+                "lid_mode",
+                title,
+                FAIL,
                 "enableLidMode is on: senders arrive as @lid ids that carry no phone number, and "
                 "every such login is refused (fail closed)",
                 "run manage.py whatsapp_login_setup (it turns enableLidMode off), or switch off "
@@ -394,18 +442,29 @@ class Doctor:
 
     def check_quota(self) -> None:
         title = "Quota"
-        fix = ("the Developer plan allows messages with 3 chats a month; move the instance to a "
-               "paid plan in the console")
+        fix = (
+            "the Developer plan allows messages with 3 chats a month; move the instance to a "
+            "paid plan in the console"
+        )
         if self.quota_error is not None:
-            self.add("quota", title, FAIL,
-                     f"quota exceeded (HTTP 466): {self.quota_error.detail or 'no details'}", fix)
+            self.add(
+                "quota",
+                title,
+                FAIL,
+                f"quota exceeded (HTTP 466): {self.quota_error.detail or 'no details'}",
+                fix,
+            )
             return
         seen = cache.get(QUOTA_CACHE_KEY)
         if isinstance(seen, dict):
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(seen.get("at", 0)))
-            self.add("quota", title, WARN,
-                     f"Green API answered 466 (quota exceeded) to {seen.get('method')} at {when}",
-                     fix)
+            self.add(
+                "quota",
+                title,
+                WARN,
+                f"Green API answered 466 (quota exceeded) to {seen.get('method')} at {when}",
+                fix,
+            )
             return
         self.add("quota", title, PASS, "no 466 answer seen")
 
@@ -419,9 +478,13 @@ class Doctor:
                 self.check_one_phone(self.phone)
             self.check_audit()
         except DatabaseError as err:
-            self.add("user_phones", "User phones", FAIL,
-                     f"the database cannot be read ({type(err).__name__})",
-                     "check DATABASES and run manage.py migrate")
+            self.add(
+                "user_phones",
+                "User phones",
+                FAIL,
+                f"the database cannot be read ({type(err).__name__})",
+                "check DATABASES and run manage.py migrate",
+            )
 
     def check_one_phone(self, value: str) -> None:
         from .exceptions import AmbiguousPhone
@@ -431,8 +494,13 @@ class Doctor:
         try:
             phone = normalize_phone(value)
         except InvalidPhoneNumber:
-            self.add("phone_lookup", title, FAIL, f"{mask_phone(value)} is not an international "
-                     "phone number", "pass it as +<country code><number>")
+            self.add(
+                "phone_lookup",
+                title,
+                FAIL,
+                f"{mask_phone(value)} is not an international phone number",
+                "pass it as +<country code><number>",
+            )
             return
         try:
             user = get_resolver()(phone, attempt=None, request=None, message=None)
@@ -442,20 +510,30 @@ class Doctor:
             shared = False
         field = app_settings.PHONE_FIELD
         if shared:
-            self.add("phone_lookup", title, FAIL,
-                     f"{mask_phone(phone)} belongs to several users: nobody can log in with it",
-                     "keep the number on one account only")
+            self.add(
+                "phone_lookup",
+                title,
+                FAIL,
+                f"{mask_phone(phone)} belongs to several users: nobody can log in with it",
+                "keep the number on one account only",
+            )
         elif user is None:
             self.add(
-                "phone_lookup", title, FAIL,
+                "phone_lookup",
+                title,
+                FAIL,
                 f"phone not in the database: the resolver finds no user for {mask_phone(phone)}",
                 f"store {mask_phone(phone)} exactly in E.164 (+<digits>, no spaces) in the "
                 f"user's {field!r} field (django_whatsapp_login.phone.normalize_phone helps), "
                 "or fix WHATSAPP_LOGIN_USER_RESOLVER",
             )
         else:
-            self.add("phone_lookup", title, PASS,
-                     f"{mask_phone(phone)} belongs to user id {getattr(user, 'pk', '?')}")
+            self.add(
+                "phone_lookup",
+                title,
+                PASS,
+                f"{mask_phone(phone)} belongs to user id {getattr(user, 'pk', '?')}",
+            )
 
     def check_audit(self) -> None:
         from .phone_audit import NOT_E164, audit_phones
@@ -465,33 +543,55 @@ class Doctor:
             report = audit_phones()
         except WhatsAppLoginImproperlyConfigured as err:
             if app_settings.USER_RESOLVER != DEFAULT_RESOLVER:
-                self.add("user_phones", title, SKIP,
-                         "a custom resolver is configured; test a number with --phone")
+                self.add(
+                    "user_phones",
+                    title,
+                    SKIP,
+                    "a custom resolver is configured; test a number with --phone",
+                )
             else:
-                self.add("user_phones", title, FAIL, str(err),
-                         "set WHATSAPP_LOGIN_PHONE_FIELD to the user model's phone field")
+                self.add(
+                    "user_phones",
+                    title,
+                    FAIL,
+                    str(err),
+                    "set WHATSAPP_LOGIN_PHONE_FIELD to the user model's phone field",
+                )
             return
-        summary = (f"{report.reachable} of {report.total} users can log in "
-                   f"({report.empty} without a phone, {report.inactive} inactive)")
+        summary = (
+            f"{report.reachable} of {report.total} users can log in "
+            f"({report.empty} without a phone, {report.inactive} inactive)"
+        )
         problems = []
         for issue in report.unusable[:10]:
             if issue.problem == NOT_E164:
-                problems.append(f"user {issue.pk}: {issue.masked} is not stored as E.164 "
-                                f"({issue.normalized_masked})")
+                problems.append(
+                    f"user {issue.pk}: {issue.masked} is not stored as E.164 "
+                    f"({issue.normalized_masked})"
+                )
             else:
                 problems.append(f"user {issue.pk}: {issue.masked} is not a phone number")
         for shared in report.shared[:10]:
-            problems.append(f"{shared.masked} is shared by users "
-                            + ", ".join(str(pk) for pk in shared.pks))
+            problems.append(
+                f"{shared.masked} is shared by users " + ", ".join(str(pk) for pk in shared.pks)
+            )
         more = len(report.unusable) + len(report.shared) - len(problems)
         if more > 0:
             problems.append(f"and {more} more")
-        fix = ("store every phone in E.164 (+<digits>) with "
-               "django_whatsapp_login.phone.normalize_phone(), one account per number")
+        fix = (
+            "store every phone in E.164 (+<digits>) with "
+            "django_whatsapp_login.phone.normalize_phone(), one account per number"
+        )
         if report.reachable == 0 and app_settings.USER_RESOLVER == DEFAULT_RESOLVER:
-            self.add("user_phones", title, FAIL,
-                     "phone not in the database: no user has a usable phone. " + summary
-                     + ("; " + "; ".join(problems) if problems else ""), fix)
+            self.add(
+                "user_phones",
+                title,
+                FAIL,
+                "phone not in the database: no user has a usable phone. "
+                + summary
+                + ("; " + "; ".join(problems) if problems else ""),
+                fix,
+            )
         elif problems:
             self.add("user_phones", title, WARN, summary + "; " + "; ".join(problems), fix)
         else:
@@ -512,33 +612,61 @@ class Doctor:
         token = (self.remote.webhook_url_token if self.remote else "") or (tokens[:1] or [""])[0]
         body = {
             "typeWebhook": "whatsappLoginSelfTest",
-            "instanceData": {"idInstance": app_settings.GREEN_API_ID_INSTANCE,
-                             "typeInstance": "whatsapp"},
+            "instanceData": {
+                "idInstance": app_settings.GREEN_API_ID_INSTANCE,
+                "typeInstance": "whatsapp",
+            },
             "timestamp": int(time.time()),
         }
-        fix = ("make the URL reachable from the internet over https, route it to "
-               "django_whatsapp_login's webhook view, and check proxies that strip the "
-               "Authorization header")
+        fix = (
+            "make the URL reachable from the internet over https, route it to "
+            "django_whatsapp_login's webhook view, and check proxies that strip the "
+            "Authorization header"
+        )
         try:
             with requests.Session() as session:
-                answer = session.post(url, json=body, timeout=10, allow_redirects=False,
-                                      headers={"Authorization": authorization_header(token)})
+                answer = session.post(
+                    url,
+                    json=body,
+                    timeout=10,
+                    allow_redirects=False,
+                    headers={"Authorization": authorization_header(token)},
+                )
                 anonymous = session.post(url, json=body, timeout=10, allow_redirects=False)
         except requests.RequestException as err:
-            self.add("self_test", title, FAIL,
-                     f"webhook not working: {url} cannot be reached ({type(err).__name__})", fix)
+            self.add(
+                "self_test",
+                title,
+                FAIL,
+                f"webhook not working: {url} cannot be reached ({type(err).__name__})",
+                fix,
+            )
             return
         if answer.status_code != 200:
-            self.add("self_test", title, FAIL,
-                     f"webhook not working: an authenticated test delivery to {url} got HTTP "
-                     f"{answer.status_code}, not 200", fix)
+            self.add(
+                "self_test",
+                title,
+                FAIL,
+                f"webhook not working: an authenticated test delivery to {url} got HTTP "
+                f"{answer.status_code}, not 200",
+                fix,
+            )
         elif anonymous.status_code == 200:
-            self.add("self_test", title, FAIL,
-                     f"{url} answers 200 without a token: it is not this app's webhook, or a "
-                     "proxy answers for it", fix)
+            self.add(
+                "self_test",
+                title,
+                FAIL,
+                f"{url} answers 200 without a token: it is not this app's webhook, or a "
+                "proxy answers for it",
+                fix,
+            )
         else:
-            self.add("self_test", title, PASS,
-                     f"{url} answered 200 (and {anonymous.status_code} without the token)")
+            self.add(
+                "self_test",
+                title,
+                PASS,
+                f"{url} answered 200 (and {anonymous.status_code} without the token)",
+            )
 
 
 def run(**options: Any) -> Report:

@@ -11,7 +11,7 @@ class InvalidPhoneNumber(ValueError):
     """The value cannot be read as an international phone number."""
 
 
-class AmbiguousPhone(Exception):  # noqa: N818
+class AmbiguousPhone(Exception):
     """Raised by a resolver when several users own the phone: nobody is logged in.
 
     Optional: a resolver may also just return ``None``; raising this records the more

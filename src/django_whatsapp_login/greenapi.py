@@ -20,7 +20,7 @@ MAX_ID_CHARS = 128
 INCOMING_MESSAGE = "incomingMessageReceived"
 
 
-class Ignored(Exception):  # noqa: N818 (an outcome, not an error)
+class Ignored(Exception):
     """The delivery is authentic but not something we act on."""
 
     def __init__(self, reason: str) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -76,7 +78,7 @@ class LoginAttempt(models.Model):
     def __str__(self) -> str:
         return f"Login attempt #{self.pk} ({self.status})"
 
-    def is_expired(self, now: object = None) -> bool:
+    def is_expired(self, now: datetime | None = None) -> bool:
         return (now or timezone.now()) >= self.expires_at
 
     @property

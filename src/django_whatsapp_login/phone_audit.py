@@ -18,8 +18,9 @@ key, so a command that fixes them can load them again.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -71,8 +72,8 @@ class PhoneAudit:
     empty: int = 0
     reachable: int = 0
     inactive: int = 0
-    unusable: list[PhoneIssue] = field(default_factory=list)
-    shared: list[SharedPhone] = field(default_factory=list)
+    unusable: list[PhoneIssue] = dataclasses.field(default_factory=list)
+    shared: list[SharedPhone] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -119,8 +120,8 @@ def audit_phones(
             f"{model._meta.label} has no field {field!r} (WHATSAPP_LOGIN_PHONE_FIELD)."
         )
     columns = ["pk", field] + (["is_active"] if _has_field(model, "is_active") else [])
-    rows: Iterable[tuple[Any, ...]] = queryset.order_by("pk").values_list(*columns).iterator(
-        chunk_size=chunk_size
+    rows: Iterable[tuple[Any, ...]] = (
+        queryset.order_by("pk").values_list(*columns).iterator(chunk_size=chunk_size)
     )
 
     report = PhoneAudit(model=model._meta.label, field=field)
@@ -154,6 +155,12 @@ def audit_phones(
         elif exact:
             inactive += 1
     return PhoneAudit(
-        model=report.model, field=field, total=total, empty=empty, reachable=reachable,
-        inactive=inactive, unusable=report.unusable, shared=report.shared,
+        model=report.model,
+        field=field,
+        total=total,
+        empty=empty,
+        reachable=reachable,
+        inactive=inactive,
+        unusable=report.unusable,
+        shared=report.shared,
     )

@@ -18,6 +18,7 @@ import hashlib
 import ipaddress
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -68,7 +69,7 @@ def _cache_key(action: str, rule: Rule, value: str, window: int) -> str:
     return f"whatsapp_login:rl:{action}:{rule.key}:{rule.period}:{digest}:{window}"
 
 
-def hit(action: str, spec: str, keys: dict[str, str | None]) -> int | None:
+def hit(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
     """Count one event against every rule of ``spec``.
 
     ``keys`` maps a key kind to this request's value (``{"ip": "203.0.113.5"}``); rules
@@ -95,7 +96,7 @@ def hit(action: str, spec: str, keys: dict[str, str | None]) -> int | None:
     return retry_after
 
 
-def peek(action: str, spec: str, keys: dict[str, str | None]) -> int | None:
+def peek(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
     """Like :func:`hit` without counting: is the limit already exhausted?"""
     now = time.time()
     retry_after: int | None = None

@@ -61,14 +61,28 @@ CLAIM_TTL = 48 * 3600
 # Order matters: Edge and Opera also say "Chrome", Chrome also says "Safari", Android
 # also says "Linux", iPhones also say "Mac OS X".
 _BROWSERS = (
-    ("Edg/", "Edge"), ("EdgA/", "Edge"), ("EdgiOS/", "Edge"), ("OPR/", "Opera"),
-    ("YaBrowser/", "Yandex Browser"), ("SamsungBrowser/", "Samsung Internet"),
-    ("Firefox/", "Firefox"), ("FxiOS/", "Firefox"), ("CriOS/", "Chrome"),
-    ("Chrome/", "Chrome"), ("Chromium/", "Chromium"), ("Safari/", "Safari"),
+    ("Edg/", "Edge"),
+    ("EdgA/", "Edge"),
+    ("EdgiOS/", "Edge"),
+    ("OPR/", "Opera"),
+    ("YaBrowser/", "Yandex Browser"),
+    ("SamsungBrowser/", "Samsung Internet"),
+    ("Firefox/", "Firefox"),
+    ("FxiOS/", "Firefox"),
+    ("CriOS/", "Chrome"),
+    ("Chrome/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Safari/", "Safari"),
 )
 _SYSTEMS = (
-    ("iPhone", "iOS"), ("iPad", "iPadOS"), ("Android", "Android"), ("CrOS", "ChromeOS"),
-    ("Windows", "Windows"), ("Macintosh", "macOS"), ("Mac OS X", "macOS"), ("Linux", "Linux"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Android", "Android"),
+    ("CrOS", "ChromeOS"),
+    ("Windows", "Windows"),
+    ("Macintosh", "macOS"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
 )
 
 
@@ -234,8 +248,9 @@ def send(kind: str, phone: str, chat_id: str, message_id: str, **context: Any) -
         if not _claim(chat_id, message_id):
             return False
         if not _under_cap(phone):
-            logger.info("WhatsApp reply (%s) to %s skipped: hourly cap reached",
-                        kind, mask_phone(phone))
+            logger.info(
+                "WhatsApp reply (%s) to %s skipped: hourly cap reached", kind, mask_phone(phone)
+            )
             return False
         text = render(kind, **context)
         timeout = app_settings.REPLY_TIMEOUT

@@ -7,6 +7,7 @@ logs) never lets anyone poll or complete someone else's login.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from typing import Any
@@ -30,6 +31,8 @@ from .phone import InvalidPhoneNumber, normalize_phone, phone_digits
 from .qr import qr_svg
 from .webhooks import handle_payload
 
+logger = logging.getLogger("django_whatsapp_login")
+
 NEXT_KEY = "_whatsapp_login_next"
 FLASH_KEY = "_whatsapp_login_flash"
 
@@ -42,7 +45,7 @@ def status_message(status: str, reason: str = "") -> str:
         return _("Confirmed. Logging you in…")
     if status == Status.EXPIRED:
         return _("This code has expired. Get a new code to try again.")
-    reasons = {
+    reasons: dict[str, str] = {
         Reason.UNKNOWN_NUMBER: _("This number is not registered."),
         Reason.INACTIVE_USER: _("This account cannot log in."),
         Reason.CONFLICTING_SENDER: _(
@@ -57,7 +60,7 @@ def status_message(status: str, reason: str = "") -> str:
         ),
         Reason.RATE_LIMITED: _("Too many login messages from this number. Try again later."),
     }
-    return reasons.get(reason, _("This login was refused. Get a new code to try again."))  # type: ignore[call-overload]
+    return reasons.get(reason, _("This login was refused. Get a new code to try again."))
 
 
 def _wants_html(request: HttpRequest) -> bool:
@@ -75,10 +78,29 @@ def _json(data: dict[str, Any], status: int = 200) -> HttpResponse:
     return _no_store(JsonResponse(data, status=status))
 
 
-class RateLimited(Exception):  # noqa: N818
+class RateLimited(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(retry_after)
         self.retry_after = retry_after
+
+
+class Unavailable(Exception):  # noqa: N818
+    """The app is misconfigured (no usable WHATSAPP_LOGIN_BUSINESS_PHONE): say so, no 500."""
+
+
+def UNAVAILABLE() -> str:  # noqa: N802
+    return _("Login with WhatsApp is not available right now. Please use another way to log in.")
+
+
+def _business_phone() -> str:
+    try:
+        return normalize_phone(app_settings.BUSINESS_PHONE)
+    except InvalidPhoneNumber:
+        logger.error(
+            "WHATSAPP_LOGIN_BUSINESS_PHONE is not an international phone number: WhatsApp "
+            "login is unavailable (system check whatsapp_login.E001)."
+        )
+        raise Unavailable from None
 
 
 def _too_many(retry_after: int) -> HttpResponse:
@@ -141,7 +163,9 @@ def _safe_next(request: HttpRequest, url: str | None) -> str | None:
 
 
 def _redirect_url(request: HttpRequest) -> str:
-    return _safe_next(request, request.session.get(NEXT_KEY)) or resolve_url(app_settings.REDIRECT_URL)
+    return _safe_next(request, request.session.get(NEXT_KEY)) or resolve_url(
+        app_settings.REDIRECT_URL
+    )
 
 
 PAGE_KEY = "_whatsapp_login_page"
@@ -183,6 +207,9 @@ def login_page(request: HttpRequest) -> HttpResponse:
     """The login page: QR code, "Open WhatsApp" button, the message as text, live status."""
     try:
         context = widget_context(request)
+    except Unavailable:
+        response = render(request, "whatsapp_login/unavailable.html", status=503)
+        return _no_store(response)
     except RateLimited as limited:
         response = render(
             request,
@@ -208,12 +235,9 @@ def widget_context(request: HttpRequest, next_url: str | None = None) -> dict[st
     flash = request.session.pop(FLASH_KEY, "")
     # Where the no-JavaScript forms come back to: the page that shows the widget.
     request.session[PAGE_KEY] = request.path
+    business_phone = _business_phone()
     attempt, code = _start_or_reuse(request)
     context = attempt_payload(attempt, code)
-    try:
-        business_phone = normalize_phone(app_settings.BUSINESS_PHONE)
-    except InvalidPhoneNumber:
-        business_phone = app_settings.BUSINESS_PHONE
     context.update(
         {
             "flash": flash,
@@ -232,7 +256,10 @@ def widget_context(request: HttpRequest, next_url: str | None = None) -> dict[st
 def start(request: HttpRequest) -> HttpResponse:
     """Start an attempt for this session, or return its live one (JSON)."""
     try:
+        _business_phone()
         attempt, code = _start_or_reuse(request)
+    except Unavailable:
+        return _json({"error": "unavailable", "status_message": UNAVAILABLE()}, status=503)
     except RateLimited as limited:
         return _too_many(limited.retry_after)
     if _wants_html(request):
@@ -329,7 +356,9 @@ def sandbox(request: HttpRequest) -> HttpResponse:
         },
         "messageData": {
             "typeMessage": "textMessage",
-            "textMessageData": {"textMessage": attempts.login_message(attempts.session_code(request))},
+            "textMessageData": {
+                "textMessage": attempts.login_message(attempts.session_code(request))
+            },
         },
     }
     outcome = handle_payload(payload, request=None)

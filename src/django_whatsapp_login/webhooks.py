@@ -82,7 +82,8 @@ def check_instance(message: IncomingText) -> None:
     if message.wid != business:  # "" (instance not authorized) is not our number either
         logger.warning(
             "Webhook for WhatsApp number %s ignored: WHATSAPP_LOGIN_BUSINESS_PHONE is %s",
-            mask_phone(message.wid), mask_phone(business),
+            mask_phone(message.wid),
+            mask_phone(business),
         )
         raise Ignored("wrong_business_number")
     if message.sender == business:

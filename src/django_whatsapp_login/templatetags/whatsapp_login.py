@@ -16,14 +16,16 @@ from django import template
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
-from ..views import RateLimited, widget_context
+from ..views import RateLimited, Unavailable, widget_context
 
 register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
 def whatsapp_login_widget(
-    context: template.Context, next: str | None = None, assets: bool = True  # noqa: A002
+    context: template.Context,
+    next: str | None = None,
+    assets: bool = True,
 ) -> SafeString:
     request = context.get("request")
     if request is None:
@@ -33,6 +35,10 @@ def whatsapp_login_widget(
         )
     try:
         data: dict[str, Any] = widget_context(request, next_url=next)
+    except Unavailable:
+        return SafeString(
+            render_to_string("whatsapp_login/widget_unavailable.html", request=request)
+        )
     except RateLimited as limited:
         return SafeString(
             render_to_string(

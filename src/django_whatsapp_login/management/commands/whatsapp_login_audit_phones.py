@@ -23,13 +23,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--model", metavar="APP_LABEL.MODEL",
+            "--model",
+            metavar="APP_LABEL.MODEL",
             help="Audit another model (e.g. core.Tenant for a custom resolver). "
             "Default: the user model.",
         )
-        parser.add_argument(
-            "--field", help="The phone field. Default: WHATSAPP_LOGIN_PHONE_FIELD."
-        )
+        parser.add_argument("--field", help="The phone field. Default: WHATSAPP_LOGIN_PHONE_FIELD.")
         parser.add_argument("--json", action="store_true", help="Machine-readable output.")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -21,17 +21,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--url", help="The webhook URL Green API must use, e.g. "
+            "--url",
+            help="The webhook URL Green API must use, e.g. "
             "https://example.com/api/webhooks/greenapi/incoming/ (default: check that the "
             "configured one points at this site's webhook view).",
         )
         parser.add_argument("--phone", help="Check that this phone number finds exactly one user.")
         parser.add_argument(
-            "--self-test", action="store_true",
+            "--self-test",
+            action="store_true",
             help="POST an authenticated test delivery to the webhook URL; it must answer 200.",
         )
         parser.add_argument(
-            "--poll", action="store_true",
+            "--poll",
+            action="store_true",
             help="This site receives messages with whatsapp_login_poll: no webhook URL expected.",
         )
         parser.add_argument("--json", action="store_true", help="Machine-readable output.")
@@ -39,7 +42,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = doctor.run(
-            url=options["url"], phone=options["phone"], self_test=options["self_test"],
+            url=options["url"],
+            phone=options["phone"],
+            self_test=options["self_test"],
             poll=options["poll"],
         )
         failed = report.failed(strict=options["strict"])
@@ -49,7 +54,8 @@ class Command(BaseCommand):
             for result in report.results:
                 line = f"[{MARKS[result.status]}] {result.title}: {result.detail}"
                 style = {
-                    doctor.PASS: self.style.SUCCESS, doctor.FAIL: self.style.ERROR,
+                    doctor.PASS: self.style.SUCCESS,
+                    doctor.FAIL: self.style.ERROR,
                     doctor.WARN: self.style.WARNING,
                 }.get(result.status, str)
                 self.stdout.write(style(line))

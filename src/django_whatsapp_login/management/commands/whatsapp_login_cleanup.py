@@ -39,11 +39,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--attempts-older-than", metavar="HOURS", type=_hours,
+            "--attempts-older-than",
+            metavar="HOURS",
+            type=_hours,
             help="Default: WHATSAPP_LOGIN_ATTEMPT_RETENTION (24 h).",
         )
         parser.add_argument(
-            "--messages-older-than", metavar="HOURS", type=_hours,
+            "--messages-older-than",
+            metavar="HOURS",
+            type=_hours,
             help="Default: WHATSAPP_LOGIN_PROCESSED_MESSAGE_RETENTION (48 h); at least 25.",
         )
         parser.add_argument("--dry-run", action="store_true", help="Only count.")
@@ -65,11 +69,16 @@ class Command(BaseCommand):
         stale = LoginAttempt.objects.filter(
             status__in=[Status.PENDING, Status.CONFIRMED], expires_at__lte=now
         )
-        closed = stale.count() if dry_run else stale.update(
-            status=Status.EXPIRED, reason=Reason.EXPIRED, closed_at=F("expires_at")
+        closed = (
+            stale.count()
+            if dry_run
+            else stale.update(
+                status=Status.EXPIRED, reason=Reason.EXPIRED, closed_at=F("expires_at")
+            )
         )
-        attempts = self._purge(LoginAttempt.objects.filter(created_at__lt=now - attempts_age),
-                               dry_run)
+        attempts = self._purge(
+            LoginAttempt.objects.filter(created_at__lt=now - attempts_age), dry_run
+        )
         messages = self._purge(
             ProcessedMessage.objects.filter(created_at__lt=now - messages_age), dry_run
         )

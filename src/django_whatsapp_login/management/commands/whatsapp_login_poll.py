@@ -36,15 +36,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--receive-timeout", type=int, default=20,
+            "--receive-timeout",
+            type=int,
+            default=20,
             help="Seconds Green API holds an empty receiveNotification open (5-60).",
         )
-        parser.add_argument("--once", action="store_true",
-                            help="Handle at most one notification (or one error), then stop.")
-        parser.add_argument("--max-iterations", type=int, default=0,
-                            help="Stop after this many receive calls (0: run until stopped).")
-        parser.add_argument("--until-empty", action="store_true",
-                            help="Stop when the queue is empty.")
+        parser.add_argument(
+            "--once",
+            action="store_true",
+            help="Handle at most one notification (or one error), then stop.",
+        )
+        parser.add_argument(
+            "--max-iterations",
+            type=int,
+            default=0,
+            help="Stop after this many receive calls (0: run until stopped).",
+        )
+        parser.add_argument(
+            "--until-empty", action="store_true", help="Stop when the queue is empty."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self._stop = threading.Event()
@@ -73,8 +83,9 @@ class Command(BaseCommand):
 
     # --- the loop --------------------------------------------------------------------------
 
-    def _loop(self, client: GreenAPIClient, limit: int, receive_timeout: int, until_empty: bool
-              ) -> None:
+    def _loop(
+        self, client: GreenAPIClient, limit: int, receive_timeout: int, until_empty: bool
+    ) -> None:
         self.stdout.write("Polling Green API for incoming messages (Ctrl-C to stop)...")
         iterations = errors = handled = 0
         while not self._stop.is_set() and (not limit or iterations < limit):
@@ -95,8 +106,9 @@ class Command(BaseCommand):
                 outcome = webhooks.handle_payload(notification.body, request=None)
             except Exception:  # not deleted: Green API hands it over again
                 errors += 1
-                logger.exception("Notification %s could not be handled; it stays queued",
-                                 notification.receipt_id)
+                logger.exception(
+                    "Notification %s could not be handled; it stays queued", notification.receipt_id
+                )
                 self._back_off(errors, None)
                 continue
             try:
@@ -108,8 +120,9 @@ class Command(BaseCommand):
                 continue
             errors = 0
             handled += 1
-            logger.info("Notification %s: %s %s", notification.receipt_id, outcome.action,
-                        outcome.reason)
+            logger.info(
+                "Notification %s: %s %s", notification.receipt_id, outcome.action, outcome.reason
+            )
         self.stdout.write(f"Handled {handled} notification(s).")
 
     def _back_off(self, errors: int, err: GreenAPIError | None) -> None:

@@ -73,7 +73,8 @@ class Command(BaseCommand):
             help="This site's public webhook URL, e.g. https://example.com/whatsapp/webhook/",
         )
         target.add_argument(
-            "--poll", action="store_true",
+            "--poll",
+            action="store_true",
             help="Set the instance up for whatsapp_login_poll instead (empty webhook URL).",
         )
         parser.add_argument("--dry-run", action="store_true", help="Show the change only.")
@@ -99,15 +100,16 @@ class Command(BaseCommand):
         except (GreenAPIError, WhatsAppLoginImproperlyConfigured) as err:
             raise CommandError(str(err)) from None
 
-    def _setup(self, client: GreenAPIClient, url: str, token: str, *, poll: bool, dry_run: bool
-               ) -> None:
+    def _setup(
+        self, client: GreenAPIClient, url: str, token: str, *, poll: bool, dry_run: bool
+    ) -> None:
         current = client.get_settings()
         wanted = desired_settings(current, url, token, poll=poll)
         changes = differences(current.raw, wanted)
         if not changes:
-            self.stdout.write(self.style.SUCCESS(
-                "Nothing to change: the instance already has these settings."
-            ))
+            self.stdout.write(
+                self.style.SUCCESS("Nothing to change: the instance already has these settings.")
+            )
             return
         for key, value in changes.items():
             self.stdout.write(f"  {key}: {show(key, current.raw.get(key))} -> {show(key, value)}")
@@ -116,16 +118,22 @@ class Command(BaseCommand):
             return
         if not client.set_settings(changes):
             raise CommandError("Green API did not save the settings (saveSettings is not true).")
-        self.stdout.write(self.style.WARNING(
-            "Saved. The instance restarts now; Green API can take up to 5 minutes to apply "
-            "the settings. Run manage.py whatsapp_login_check afterwards."
-        ))
+        self.stdout.write(
+            self.style.WARNING(
+                "Saved. The instance restarts now; Green API can take up to 5 minutes to apply "
+                "the settings. Run manage.py whatsapp_login_check afterwards."
+            )
+        )
         after = client.get_settings()
         pending = differences(after.raw, wanted)
         if pending:
-            self.stdout.write(self.style.WARNING(
-                "Not applied yet: " + ", ".join(sorted(pending))
-                + " (read back after saving; check again in 5 minutes, do not repeat setSettings)."
-            ))
+            self.stdout.write(
+                self.style.WARNING(
+                    "Not applied yet: "
+                    + ", ".join(sorted(pending))
+                    + " (read back after saving; check again in 5 minutes, "
+                    "do not repeat setSettings)."
+                )
+            )
         else:
             self.stdout.write(self.style.SUCCESS("Read back: every setting is applied."))

@@ -1,0 +1,230 @@
+"""The documentation is checked against the code: every Python sample compiles, the resolver
+and signal how-tos run, and every setting, command, option, check id and URL name the docs
+mention exists (and the reference pages list all of them)."""
+
+from __future__ import annotations
+
+import re
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from django.core.management import get_commands, load_command_class
+from django.test import override_settings
+from django.urls import get_resolver
+
+from django_whatsapp_login import signals
+from django_whatsapp_login.exceptions import AmbiguousPhone
+
+from .conftest import incoming, start
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PAGES = [*sorted(DOCS.rglob("*.md")), ROOT / "README.md"]
+FENCE = re.compile(r"^( *)```(\w*)[^\n]*\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
+
+
+def blocks(language: str, pages: list[Path] = PAGES) -> list[tuple[str, str]]:
+    """``(page, code)`` of every fenced block in ``language``, list-item ones dedented."""
+    found = []
+    for page in pages:
+        for indent, lang, code in FENCE.findall(page.read_text(encoding="utf-8")):
+            if lang == language:
+                lines = [line[len(indent) :] for line in code.splitlines(keepends=True)]
+                found.append((str(page.relative_to(ROOT)), "".join(lines)))
+    return found
+
+
+def block_starting(page: str, first_line: str) -> str:
+    for _, code in blocks("python", [DOCS / page]):
+        if code.startswith(first_line):
+            return code
+    raise AssertionError(f"no python block starting with {first_line!r} in {page}")
+
+
+def as_module(name: str, code: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+    sys.modules[name] = module
+    exec(compile(code, name, "exec"), module.__dict__)  # noqa: S102  (our own docs)
+    return module
+
+
+def test_the_docs_have_samples():
+    assert len(blocks("python")) >= 10
+    assert len(blocks("sh")) >= 10
+
+
+@pytest.mark.parametrize(("page", "code"), blocks("python"))
+def test_python_sample_compiles(page, code):
+    compile(code, page, "exec")
+
+
+# --- the resolver how-to, run against the test database -------------------------------
+
+
+@pytest.fixture
+def docs_resolver():
+    code = block_starting("resolvers.md", "# core/resolvers.py")
+    assert "from .models import Tenant" in code
+    module = as_module(
+        "tests._docs_resolvers",
+        code.replace("from .models import Tenant", "from tests.testapp.models import Tenant"),
+    )
+    yield module.tenant_resolver
+    del sys.modules["tests._docs_resolvers"]
+
+
+def test_the_docs_tenant_model_is_the_tested_one():
+    code = block_starting("resolvers.md", "# core/models.py")
+    for field in (
+        "name = models.CharField(max_length=200)",
+        "phone = models.CharField(max_length=32, unique=True)",
+        "user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)",
+        "self.phone = normalize_phone(self.phone)",
+    ):
+        assert field in code
+
+
+@pytest.mark.django_db
+def test_resolver_example_finds_the_tenants_user(docs_resolver, make_user):
+    from tests.testapp.models import Tenant
+
+    user = make_user(phone="")
+    Tenant.objects.create(name="Tenant", phone="+996 700 123 456", user=user)
+    assert docs_resolver("+996700123456", attempt=None, request=None) == user
+    assert docs_resolver("+996700999999", attempt=None, request=None) is None
+
+
+@pytest.mark.django_db
+def test_resolver_example_refuses_a_shared_number(docs_resolver, monkeypatch):
+    from tests.testapp.models import Tenant
+
+    def several(**kwargs):
+        raise Tenant.MultipleObjectsReturned
+
+    monkeypatch.setattr(
+        Tenant.objects, "select_related", lambda *a: types.SimpleNamespace(get=several)
+    )
+    with pytest.raises(AmbiguousPhone):
+        docs_resolver("+996700123456")
+
+
+@pytest.mark.django_db
+def test_login_through_the_resolver_example(docs_resolver, browser, webhook, make_user):
+    from tests.testapp.models import Tenant
+
+    user = make_user(phone="")
+    Tenant.objects.create(name="Tenant", phone="+996700123456", user=user)
+    with override_settings(WHATSAPP_LOGIN_USER_RESOLVER="tests._docs_resolvers.tenant_resolver"):
+        code = start(browser)["code"]
+        assert webhook.post(incoming(f"AMT LOGIN {code}")).status_code == 200
+        assert browser.get("/whatsapp/status/").json()["status"] == "confirmed"
+        response = browser.post("/whatsapp/complete/")
+    assert response.status_code == 200
+    assert browser.session["_auth_user_id"] == str(user.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signal_example_receives_the_documented_kwargs(browser, webhook):
+    # Executing the sample connects its receiver; a signature that does not match the
+    # documented kwargs would raise TypeError from send() below.
+    module = as_module("tests._docs_signals", blocks("python", [DOCS / "signals.md"])[0][1])
+    calls = []
+
+    def spy(sender, attempt, reason, phone, **kwargs):
+        calls.append((reason, phone))
+
+    signals.attempt_rejected.connect(spy)
+    try:
+        code = start(browser)["code"]
+        webhook.post(incoming(f"AMT LOGIN {code}", sender="996700999999@c.us"))
+    finally:
+        signals.attempt_rejected.disconnect(spy)
+        signals.attempt_rejected.disconnect(module.alert_on_conflict)
+        del sys.modules["tests._docs_signals"]
+    assert calls == [("unknown_number", "+996700999999")]
+
+
+# --- names the docs mention exist, and the reference pages are complete ----------------
+
+
+def all_text() -> str:
+    return "\n".join(page.read_text(encoding="utf-8") for page in PAGES)
+
+
+def setting_names() -> set[str]:
+    """Every setting conf.py reads (``_get("NAME", default)``)."""
+    source = (ROOT / "src" / "django_whatsapp_login" / "conf.py").read_text(encoding="utf-8")
+    names = {f"WHATSAPP_LOGIN_{name}" for name in re.findall(r'_get\(\s*"([A-Z0-9_]+)"', source)}
+    assert len(names) > 20
+    return names
+
+
+#: Environment variables of the test suite, not settings.
+TEST_VARIABLES = (
+    "WHATSAPP_LOGIN_E2E",
+    "WHATSAPP_LOGIN_RACE_REPEAT",
+    "WHATSAPP_LOGIN_TEST",
+    "WHATSAPP_LOGIN_WHEEL",
+)
+
+
+def test_every_setting_named_in_the_docs_exists():
+    named = set(re.findall(r"WHATSAPP_LOGIN_[A-Z0-9_]*[A-Z0-9]", all_text()))
+    prefixes = {"WHATSAPP_LOGIN_RATE_LIMIT"}  # as in WHATSAPP_LOGIN_RATE_LIMIT_*
+    test_only = {n for n in named if n.startswith(TEST_VARIABLES)}
+    assert named - setting_names() - prefixes - test_only == set()
+
+
+def test_the_settings_reference_lists_every_setting():
+    reference = (DOCS / "settings.md").read_text(encoding="utf-8")
+    assert {name for name in setting_names() if f"`{name}`" not in reference} == set()
+
+
+def documented_commands() -> list[tuple[str, str]]:
+    found = []
+    for language in ("sh", "console"):
+        for page, code in blocks(language):
+            for line in code.splitlines():
+                match = re.search(r"manage\.py (\w+)(.*)", line)
+                if match:
+                    found.append((page, match.group(1) + match.group(2)))
+    return found
+
+
+@pytest.mark.parametrize(("page", "command_line"), documented_commands())
+def test_command_in_a_shell_sample_exists(page, command_line):
+    name, *args = command_line.split()
+    commands = get_commands()
+    if name in ("demo_setup", "runserver", "createsuperuser", "shell"):
+        return  # the example project's own, and Django's that need an installed app
+    assert name in commands, f"{page}: {name}"
+    parser = load_command_class(commands[name], name).create_parser("manage.py", name)
+    known = {option for action in parser._actions for option in action.option_strings}
+    for arg in args:
+        if arg.startswith("--"):
+            assert arg.split("=")[0] in known, f"{page}: {name} {arg}"
+
+
+def test_every_command_has_a_reference_page():
+    ours = sorted(name for name in get_commands() if name.startswith("whatsapp_login_"))
+    reference = (DOCS / "commands.md").read_text(encoding="utf-8")
+    assert ours and [name for name in ours if f"`{name}`" not in reference] == []
+
+
+def test_every_check_id_is_documented_and_every_documented_id_exists():
+    source = (ROOT / "src" / "django_whatsapp_login" / "checks.py").read_text(encoding="utf-8")
+    in_code = set(re.findall(r"whatsapp_login\.[EW]\d{3}", source))
+    in_docs = set(re.findall(r"whatsapp_login\.[EW]\d{3}", (DOCS / "checks.md").read_text()))
+    assert in_code and in_code == in_docs
+
+
+def test_every_url_name_is_documented():
+    names = {
+        pattern.name
+        for pattern in get_resolver("django_whatsapp_login.urls").url_patterns
+        if pattern.name
+    }
+    reference = (DOCS / "endpoints.md").read_text(encoding="utf-8")
+    assert names and {name for name in names if f"`{name}`" not in reference} == set()

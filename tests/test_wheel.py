@@ -1,0 +1,160 @@
+"""The distribution: build wheel and sdist, `twine check` them, check what the wheel holds,
+install it into a fresh virtual environment and load the app there.
+
+Slow (a build and a pip install), so it runs only with WHATSAPP_LOGIN_WHEEL=1:
+`tox -e package`, which CI runs. It needs `build` and `twine` (the package env has them).
+"""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "django_whatsapp_login"
+
+pytestmark = [
+    pytest.mark.wheel,
+    pytest.mark.skipif(
+        os.environ.get("WHATSAPP_LOGIN_WHEEL", "") in ("", "0"),
+        reason="builds and installs the wheel: set WHATSAPP_LOGIN_WHEEL=1 (tox -e package)",
+    ),
+]
+
+REQUIRED = [
+    f"{PACKAGE}/__init__.py",
+    f"{PACKAGE}/py.typed",
+    f"{PACKAGE}/migrations/0001_initial.py",
+    f"{PACKAGE}/templatetags/whatsapp_login.py",
+    f"{PACKAGE}/templates/whatsapp_login/login.html",
+    f"{PACKAGE}/templates/whatsapp_login/widget.html",
+    f"{PACKAGE}/templates/whatsapp_login/embed.html",
+    f"{PACKAGE}/templates/whatsapp_login/replies/logged_in.txt",
+    f"{PACKAGE}/static/whatsapp_login/whatsapp_login.js",
+    f"{PACKAGE}/static/whatsapp_login/whatsapp_login.css",
+    f"{PACKAGE}/locale/ru/LC_MESSAGES/django.po",
+    f"{PACKAGE}/locale/ru/LC_MESSAGES/django.mo",
+    f"{PACKAGE}/locale/en/LC_MESSAGES/django.mo",
+    f"{PACKAGE}/management/commands/whatsapp_login_check.py",
+]
+
+SETTINGS = """
+SECRET_KEY = "wheel-check"
+INSTALLED_APPS = [
+    "django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions",
+    "django_whatsapp_login",
+]
+MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}}
+AUTHENTICATION_BACKENDS = ["django_whatsapp_login.backends.WhatsAppLoginBackend"]
+WHATSAPP_LOGIN_USER_RESOLVER = "resolver.find"
+WHATSAPP_LOGIN_BUSINESS_PHONE = "+996 555 000 001"
+WHATSAPP_LOGIN_WEBHOOK_TOKEN = "wheel-check-token-0123456789abcdefghijkl"
+ROOT_URLCONF = "urls"
+USE_TZ = True
+LANGUAGE_CODE = "ru"
+STATIC_URL = "/static/"
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
+"""
+
+SMOKE = """
+import django
+django.setup()
+from django.test import Client
+from django.test.utils import setup_test_environment
+import django_whatsapp_login
+setup_test_environment()
+html = Client().get("/w/").content.decode()
+assert "Войти через WhatsApp" in html, html[:500]
+print("installed", django_whatsapp_login.__version__)
+"""
+
+
+def run(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(  # noqa: S603  (our own interpreters and arguments)
+        [str(arg) for arg in args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    run(sys.executable, "-m", "build", "--outdir", out, ROOT)
+    return out
+
+
+def version() -> str:
+    text = (ROOT / "src" / PACKAGE / "__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__ = "([^"]+)"$', text, re.MULTILINE)
+    assert match
+    return match.group(1)
+
+
+def test_twine_accepts_wheel_and_sdist(dist: Path) -> None:
+    files = sorted(dist.iterdir(), key=lambda f: f.suffix)
+    assert [f.suffix for f in files] == [".gz", ".whl"]
+    for file in files:  # the version lives only in __init__.py
+        assert file.name.startswith(f"django_whatsapp_login-{version()}")
+    output = run(sys.executable, "-m", "twine", "check", "--strict", *files)
+    assert output.count("PASSED") == 2
+
+
+def test_wheel_contents_and_metadata(dist: Path) -> None:
+    wheel = next(dist.glob("*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert [n for n in REQUIRED if n not in names] == []
+    assert [n for n in names if n.startswith("tests/") or "/tests/" in n] == []
+    assert [n for n in names if "__pycache__" in n or n.endswith(".pyc")] == []
+    meta_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    meta = email.message_from_bytes(zipfile.ZipFile(wheel).read(meta_name))
+    classifiers = meta.get_all("Classifier") or []
+    for django in ("4.2", "5.2", "6.0", "6.1"):
+        assert f"Framework :: Django :: {django}" in classifiers
+    for python in ("3.10", "3.11", "3.12", "3.13"):
+        assert f"Programming Language :: Python :: {python}" in classifiers
+    assert meta["License-Expression"] == "MIT"
+    urls = meta.get_all("Project-URL") or []
+    assert {u.split(",")[0] for u in urls} >= {"Homepage", "Documentation", "Changelog", "Issues"}
+    assert any(n.endswith("licenses/LICENSE") for n in names)
+
+
+def test_sdist_has_the_tests_and_the_locale(dist: Path) -> None:
+    sdist = next(dist.glob("*.tar.gz"))
+    names = tarfile.open(sdist).getnames()
+    assert any(n.endswith("/tests/test_flow.py") for n in names)
+    assert any(n.endswith(f"/src/{PACKAGE}/locale/ru/LC_MESSAGES/django.mo") for n in names)
+
+
+def test_wheel_installs_into_a_fresh_venv_and_the_app_loads(dist: Path, tmp_path: Path) -> None:
+    wheel = next(dist.glob("*.whl"))
+    venv.EnvBuilder(with_pip=True, clear=True).create(tmp_path / "venv")
+    bindir = "Scripts" if sys.platform == "win32" else "bin"
+    python = tmp_path / "venv" / bindir / ("python.exe" if sys.platform == "win32" else "python")
+    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "settings.py").write_text(SETTINGS, encoding="utf-8")
+    (project / "resolver.py").write_text("def find(phone, **context):\n    return None\n")
+    (project / "urls.py").write_text(
+        "from django.urls import include, path\n"
+        'urlpatterns = [path("w/", include("django_whatsapp_login.urls"))]\n'
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")} | {
+        "DJANGO_SETTINGS_MODULE": "settings",
+        "PYTHONPATH": str(project),
+    }
+    run(python, "-m", "django", "check", "--fail-level", "WARNING", cwd=project, env=env)
+    run(python, "-m", "django", "migrate", "--no-input", "-v", "0", cwd=project, env=env)
+    output = run(python, "-c", SMOKE, cwd=project, env=env)
+    assert f"installed {version()}" in output
