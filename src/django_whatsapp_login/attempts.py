@@ -295,6 +295,20 @@ def ignored(reason: str) -> Outcome:
     return Outcome("ignored", reason)
 
 
+def first_delivery(message: IncomingText) -> bool:
+    """Record ``message`` as handled; False if it already was (a re-delivery).
+
+    Call inside ``transaction.atomic()`` together with the state change it guards: the
+    unique (chat id, message id) row commits with it or not at all.
+    """
+    try:
+        with transaction.atomic():
+            ProcessedMessage.objects.create(chat_id=message.chat_id, message_id=message.message_id)
+    except IntegrityError:
+        return False
+    return True
+
+
 #: Outcomes that count against the sender's failure limit (RATE_LIMIT_FAILED).
 FAILURES = frozenset({"unknown_code", "expired", "stale_message", "attempt_closed", "rejected"})
 
@@ -321,12 +335,7 @@ def handle_message(message: IncomingText, request: HttpRequest | None = None) ->
         )
         return ignored("rate_limited")
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                ProcessedMessage.objects.create(
-                    chat_id=message.chat_id, message_id=message.message_id
-                )
-        except IntegrityError:
+        if not first_delivery(message):
             return Outcome("duplicate")
         attempt = LoginAttempt.objects.filter(code_hash=hash_secret(code)).first()
         if attempt is None:

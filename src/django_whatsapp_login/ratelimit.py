@@ -18,7 +18,7 @@ import hashlib
 import ipaddress
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -69,6 +69,22 @@ def _cache_key(action: str, rule: Rule, value: str, window: int) -> str:
     return f"whatsapp_login:rl:{action}:{rule.key}:{rule.period}:{digest}:{window}"
 
 
+def _windows(
+    action: str, spec: str, keys: Mapping[str, str | None], now: float
+) -> Iterator[tuple[Rule, str, int]]:
+    """(rule, cache key, window number) for each rule of ``spec`` whose key has a value."""
+    for rule in parse(spec):
+        value = keys.get(rule.key)
+        if value:
+            window = int(now // rule.period)
+            yield rule, _cache_key(action, rule, value, window), window
+
+
+def _wait(rule: Rule, window: int, now: float) -> int:
+    """Seconds until ``window`` of ``rule`` ends (at least 1), for ``Retry-After``."""
+    return max(1, int((window + 1) * rule.period - now + 0.999))
+
+
 def hit(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
     """Count one event against every rule of ``spec``.
 
@@ -78,12 +94,7 @@ def hit(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
     """
     now = time.time()
     retry_after: int | None = None
-    for rule in parse(spec):
-        value = keys.get(rule.key)
-        if not value:
-            continue
-        window = int(now // rule.period)
-        key = _cache_key(action, rule, value, window)
+    for rule, key, window in _windows(action, spec, keys, now):
         cache.add(key, 0, timeout=rule.period + 1)
         try:
             count = cache.incr(key)
@@ -91,8 +102,7 @@ def hit(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
             cache.add(key, 1, timeout=rule.period + 1)
             count = 1
         if count > rule.amount:
-            wait = max(1, int((window + 1) * rule.period - now + 0.999))
-            retry_after = max(retry_after or 0, wait)
+            retry_after = max(retry_after or 0, _wait(rule, window, now))
     return retry_after
 
 
@@ -100,15 +110,9 @@ def peek(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
     """Like :func:`hit` without counting: is the limit already exhausted?"""
     now = time.time()
     retry_after: int | None = None
-    for rule in parse(spec):
-        value = keys.get(rule.key)
-        if not value:
-            continue
-        window = int(now // rule.period)
-        count = cache.get(_cache_key(action, rule, value, window), 0)
-        if count >= rule.amount:
-            wait = max(1, int((window + 1) * rule.period - now + 0.999))
-            retry_after = max(retry_after or 0, wait)
+    for rule, key, window in _windows(action, spec, keys, now):
+        if cache.get(key, 0) >= rule.amount:
+            retry_after = max(retry_after or 0, _wait(rule, window, now))
     return retry_after
 
 

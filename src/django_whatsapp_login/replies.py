@@ -31,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
@@ -39,7 +39,7 @@ from django.utils.translation import gettext as _
 from . import attempts
 from .conf import app_settings
 from .greenapi import IncomingText
-from .models import LoginAttempt, ProcessedMessage, Reason, Status
+from .models import LoginAttempt, Reason, Status
 from .phone import chat_id_to_phone, mask_phone, phone_digits
 
 logger = logging.getLogger("django_whatsapp_login")
@@ -153,12 +153,7 @@ def sign_out(message: IncomingText, phone: str) -> attempts.Outcome:
     """A "NO" from ``phone``: undo the latest login it confirmed within the window."""
     now = timezone.now()
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                ProcessedMessage.objects.create(
-                    chat_id=message.chat_id, message_id=message.message_id
-                )
-        except IntegrityError:
+        if not attempts.first_delivery(message):
             return attempts.Outcome("duplicate")
         attempt = (
             LoginAttempt.objects.filter(

@@ -84,11 +84,11 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
-class Unavailable(Exception):  # noqa: N818
+class Unavailable(Exception):
     """The app is misconfigured (no usable WHATSAPP_LOGIN_BUSINESS_PHONE): say so, no 500."""
 
 
-def UNAVAILABLE() -> str:  # noqa: N802
+def unavailable_message() -> str:
     return _("Login with WhatsApp is not available right now. Please use another way to log in.")
 
 
@@ -259,7 +259,7 @@ def start(request: HttpRequest) -> HttpResponse:
         _business_phone()
         attempt, code = _start_or_reuse(request)
     except Unavailable:
-        return _json({"error": "unavailable", "status_message": UNAVAILABLE()}, status=503)
+        return _json({"error": "unavailable", "status_message": unavailable_message()}, status=503)
     except RateLimited as limited:
         return _too_many(limited.retry_after)
     if _wants_html(request):
