@@ -127,3 +127,12 @@ def fake_greenapi(settings, monkeypatch):
     monkeypatch.setattr(client, "_sleep", lambda seconds: None)
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def skip_qr_rendering():
+    """For suites with many logins where the QR code is not under test: keeps them fast."""
+    from unittest import mock
+
+    with mock.patch("django_whatsapp_login.views.qr_svg", return_value=""):
+        yield

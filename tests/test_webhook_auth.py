@@ -11,7 +11,6 @@ import logging
 from unittest import mock
 
 import pytest
-from django.core.cache import cache
 from django.core.handlers.wsgi import WSGIRequest
 from django.test import Client, override_settings
 
@@ -22,22 +21,7 @@ from django_whatsapp_login.models import Status
 from .conftest import TOKEN, WebhookClient, incoming, start
 from .webhook_helpers import attempt_state, only_attempt, processed
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _skip_qr_rendering():
-    """The QR code is not under test here; skipping it keeps these many tests fast."""
-    with mock.patch("django_whatsapp_login.views.qr_svg", return_value=""):
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    """No counters (rate limits) leak between tests through the shared locmem cache."""
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("skip_qr_rendering")]
 
 
 URL = "/whatsapp/webhook/"

@@ -15,7 +15,6 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from django.core.cache import cache
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -32,22 +31,7 @@ from .webhook_helpers import (
     processed,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _skip_qr_rendering():
-    """The QR code is not under test here; skipping it keeps these many tests fast."""
-    with mock.patch("django_whatsapp_login.views.qr_svg", return_value=""):
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    """No counters (rate limits) leak between tests through the shared locmem cache."""
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("skip_qr_rendering")]
 
 
 SENDER = "996700123456@c.us"

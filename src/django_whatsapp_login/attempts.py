@@ -17,6 +17,7 @@ import logging
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -145,15 +146,21 @@ def live_session_attempt(request: HttpRequest) -> LoginAttempt | None:
     return None
 
 
-def start_attempt(request: HttpRequest) -> tuple[LoginAttempt, str]:
+def start_attempt(
+    request: HttpRequest, before_create: Callable[[], None] | None = None
+) -> tuple[LoginAttempt, str]:
     """Return this session's live attempt and its code, or create a new one.
 
     A pending or confirmed attempt that has not expired is reused, so reloading the page
     does not create rows. Anything else is replaced (one live attempt per session).
+    ``before_create`` runs only when a new attempt is about to be made (the views pass the
+    rate-limit check; it raises to refuse).
     """
     current = live_session_attempt(request)
     if current is not None:
         return current, session_code(request)
+    if before_create is not None:
+        before_create()
     return create_attempt(request)
 
 

@@ -124,17 +124,17 @@ def _session_key(request: HttpRequest) -> str:
 
 def _start_or_reuse(request: HttpRequest) -> tuple[LoginAttempt, str]:
     """This session's live attempt, or a new one within RATE_LIMIT_START."""
-    current = attempts.live_session_attempt(request)
-    if current is not None:
-        return current, attempts.session_code(request)
-    retry_after = ratelimit.hit(
-        "start",
-        app_settings.RATE_LIMIT_START,
-        {"ip": ratelimit.client_ip(request), "session": _session_key(request)},
-    )
-    if retry_after:
-        raise RateLimited(retry_after)
-    return attempts.create_attempt(request)
+
+    def check_start_limit() -> None:
+        retry_after = ratelimit.hit(
+            "start",
+            app_settings.RATE_LIMIT_START,
+            {"ip": ratelimit.client_ip(request), "session": _session_key(request)},
+        )
+        if retry_after:
+            raise RateLimited(retry_after)
+
+    return attempts.start_attempt(request, before_create=check_start_limit)
 
 
 def _check_poll_limit(request: HttpRequest) -> int | None:
