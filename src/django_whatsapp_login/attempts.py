@@ -32,7 +32,7 @@ from django.utils.crypto import salted_hmac
 from . import ratelimit, signals
 from .conf import app_settings
 from .greenapi import IncomingText
-from .models import LoginAttempt, ProcessedMessage, Reason, Status
+from .models import LoginAttempt, ProcessedMessage, Purpose, Reason, Status
 from .phone import chat_id_to_phone, is_lid, mask_phone, phone_digits
 from .resolvers import resolve
 
@@ -147,25 +147,44 @@ def live_session_attempt(request: HttpRequest) -> LoginAttempt | None:
 
 
 def start_attempt(
-    request: HttpRequest, before_create: Callable[[], None] | None = None
+    request: HttpRequest,
+    before_create: Callable[[], None] | None = None,
+    *,
+    purpose: str = Purpose.LOGIN,
+    user: AbstractBaseUser | None = None,
 ) -> tuple[LoginAttempt, str]:
     """Return this session's live attempt and its code, or create a new one.
 
-    A pending or confirmed attempt that has not expired is reused, so reloading the page
-    does not create rows. Anything else is replaced (one live attempt per session).
-    ``before_create`` runs only when a new attempt is about to be made (the views pass the
-    rate-limit check; it raises to refuse).
+    A pending or confirmed attempt of the same ``purpose`` (and user) that has not expired
+    is reused, so reloading the page does not create rows. Anything else is replaced (one
+    live attempt per session). ``before_create`` runs only when a new attempt is about to
+    be made (the views pass the rate-limit check; it raises to refuse).
     """
     current = live_session_attempt(request)
-    if current is not None:
+    if (
+        current is not None
+        and current.purpose == purpose
+        and (user is None or current.user_id == user.pk)
+    ):
         return current, session_code(request)
     if before_create is not None:
         before_create()
-    return create_attempt(request)
+    return create_attempt(request, purpose=purpose, user=user)
 
 
-def create_attempt(request: HttpRequest) -> tuple[LoginAttempt, str]:
-    """A new attempt for this session; a still-open predecessor is closed as superseded."""
+def create_attempt(
+    request: HttpRequest,
+    *,
+    purpose: str = Purpose.LOGIN,
+    user: AbstractBaseUser | None = None,
+) -> tuple[LoginAttempt, str]:
+    """A new attempt for this session; a still-open predecessor is closed as superseded.
+
+    ``purpose`` is ``"login"`` (sending the code logs the browser in) or ``"link"``
+    (sending it links the sender's WhatsApp ids to ``user``, the logged-in user).
+    """
+    if purpose == Purpose.LINK and user is None:
+        raise ValueError("A link attempt needs the user to link to.")
     now = timezone.now()
     previous = session_attempt_id(request)
     if previous is not None:
@@ -187,6 +206,8 @@ def create_attempt(request: HttpRequest) -> tuple[LoginAttempt, str]:
         expires_at=now + app_settings.ATTEMPT_TTL,
         client_ip=ratelimit.client_ip(request),
         user_agent=request.headers.get("User-Agent", "")[:256],
+        purpose=purpose,
+        user_id=user.pk if purpose == Purpose.LINK and user is not None else None,
     )
     request.session[SESSION_KEY] = {"id": attempt.pk, "binding": binding, "code": code}
     logger.info("Login attempt %s created", attempt.pk)

@@ -24,7 +24,7 @@ class WhatsAppLoginBackend(ModelBackend):
         self, request: HttpRequest | None, whatsapp_login_attempt: Any
     ) -> AbstractBaseUser | None:
         from . import attempts
-        from .models import LoginAttempt, Status
+        from .models import LoginAttempt, Purpose, Status
 
         attempt = whatsapp_login_attempt
         if request is None or not isinstance(attempt, LoginAttempt) or attempt.pk is None:
@@ -32,5 +32,7 @@ class WhatsAppLoginBackend(ModelBackend):
         if not hasattr(request, "session") or not attempts.session_binds(request, attempt):
             return None
         if attempt.status != Status.CONFIRMED or attempt.is_expired():
+            return None
+        if attempt.purpose != Purpose.LOGIN:  # a link attempt never logs anyone in
             return None
         return attempts.consume(attempt, self.user_can_authenticate)

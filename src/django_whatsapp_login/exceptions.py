@@ -17,3 +17,11 @@ class AmbiguousPhone(Exception):
     Optional: a resolver may also just return ``None``; raising this records the more
     precise reason ``several_users`` in the audit trail.
     """
+
+
+class InvalidIdentity(ValueError):
+    """The value is not a WhatsApp id this app understands (a phone, ``…@c.us`` or ``…@lid``)."""
+
+
+class IdentityConflict(Exception):
+    """The WhatsApp id already belongs to another user; nothing was changed."""

@@ -7,6 +7,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .phone import mask_phone
+
 
 class Status(models.TextChoices):
     PENDING = "pending", _("Pending")
@@ -30,10 +32,19 @@ class Reason(models.TextChoices):
     RATE_LIMITED = "rate_limited", _("Rate limited")
     SUPERSEDED = "superseded", _("Replaced by a newer attempt")
     SIGNED_OUT = "signed_out", _("Signed out from WhatsApp")
+    CONFLICTING_IDS = "conflicting_ids", _("Sender ids belong to different users")
+    LINKED = "linked", _("WhatsApp linked to the account")
 
 
 #: Kept for code written against 0.1 development versions.
 RejectReason = Reason
+
+
+class Purpose(models.TextChoices):
+    """What sending an attempt's code does."""
+
+    LOGIN = "login", _("Log in")
+    LINK = "link", _("Link WhatsApp to the account")
 
 
 class LoginAttempt(models.Model):
@@ -49,6 +60,9 @@ class LoginAttempt(models.Model):
         max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
     )
     reason = models.CharField(max_length=32, choices=Reason.choices, blank=True, db_index=True)
+    purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.LOGIN)
+    # For a login: the user the sender was resolved to. For a link: the logged-in user who
+    # asked to link, set when the attempt is created.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
@@ -60,6 +74,10 @@ class LoginAttempt(models.Model):
     # form for people. The full number is not kept.
     sender_hash = models.CharField(max_length=64, blank=True, editable=False)
     sender_masked = models.CharField(max_length=32, blank=True)
+    # The sender's WhatsApp LID (``<digits>@lid``) when the delivery carried one: learned
+    # as the user's identity once the login succeeds, and what the phone fallback of the
+    # login page checks against. A LID is not a phone number.
+    sender_lid = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     expires_at = models.DateTimeField()
     confirmed_at = models.DateTimeField(null=True, blank=True)
@@ -112,3 +130,60 @@ class ProcessedMessage(models.Model):
 
     def __str__(self) -> str:
         return self.message_id
+
+
+class IdentityKind(models.TextChoices):
+    """The kinds of WhatsApp ids a user can be known by (room for other gateways' ids)."""
+
+    PHONE = "phone", _("Phone number")
+    LID = "lid", _("WhatsApp LID")
+
+
+class IdentitySource(models.TextChoices):
+    """Where an identity came from."""
+
+    TRAFFIC = "traffic", _("Learned from a login message")
+    ENROLLMENT = "enrollment", _("Linked by the user")
+    LOOKUP = "lookup", _("Looked up with checkWhatsapp")
+    ADMIN = "admin", _("Added by an administrator")
+
+
+class WhatsAppIdentity(models.Model):
+    """One WhatsApp id (an E.164 phone or a ``<digits>@lid``) that names one user.
+
+    The unique (kind, value) pair makes "one id belongs to at most one user" a database
+    guarantee, so two deliveries that teach conflicting pairs at once cannot both win.
+    Create and remove them with :func:`django_whatsapp_login.identities.link` and
+    :func:`~django_whatsapp_login.identities.unlink`.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="whatsapp_identities",
+    )
+    kind = models.CharField(max_length=16, choices=IdentityKind.choices)
+    value = models.CharField(max_length=128)
+    source = models.CharField(max_length=16, choices=IdentitySource.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("WhatsApp identity")
+        verbose_name_plural = _("WhatsApp identities")
+        ordering = ["user_id", "kind", "value"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "value"], name="whatsapp_login_unique_identity")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.masked_value}"
+
+    @property
+    def masked_value(self) -> str:
+        """The value as people may see it (admin, logs): never a full phone number."""
+        if self.kind == IdentityKind.PHONE:
+            return mask_phone(self.value)
+        digits = self.value.partition("@")[0]
+        return f"•••{digits[-4:]}@lid" if self.kind == IdentityKind.LID else "•••"

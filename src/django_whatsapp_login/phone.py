@@ -11,6 +11,7 @@ from .exceptions import InvalidPhoneNumber
 
 __all__ = [
     "InvalidPhoneNumber",
+    "chat_id_to_lid",
     "chat_id_to_phone",
     "mask_phone",
     "normalize_phone",
@@ -26,6 +27,8 @@ _E164_DIGITS = re.compile(r"[1-9][0-9]{6,14}")
 _SEPARATORS = re.compile(r"[\s\-.()/\u00a0\u2010-\u2015]+")
 # A personal WhatsApp id: the international number, optionally a ":<device>" suffix.
 _PERSONAL_CHAT_ID = re.compile(r"([1-9][0-9]{6,14})(?::[0-9]{1,4})?@c\.us")
+# A WhatsApp LID: an opaque number (15 digits in every sample seen), optionally a device.
+_LID_CHAT_ID = re.compile(r"([1-9][0-9]{4,23})(?::[0-9]{1,4})?@lid")
 
 
 def normalize_phone(value: str, region: str | None = None) -> str:
@@ -125,6 +128,20 @@ def chat_id_to_phone(chat_id: object) -> str | None:
     if match is None:
         return None
     return "+" + match.group(1)
+
+
+def chat_id_to_lid(chat_id: object) -> str | None:
+    """Turn a LID chat id into its canonical form ``"<digits>@lid"``, or ``None``.
+
+    ``"120650379300963@lid"`` and ``"120650379300963:7@lid"`` give
+    ``"120650379300963@lid"``. Anything else (phones, groups, malformed ids) gives ``None``.
+    """
+    if not isinstance(chat_id, str):
+        return None
+    match = _LID_CHAT_ID.fullmatch(chat_id)
+    if match is None:
+        return None
+    return match.group(1) + "@lid"
 
 
 def is_lid(chat_id: object) -> bool:

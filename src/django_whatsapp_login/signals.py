@@ -22,3 +22,11 @@ from django.dispatch import Signal
 attempt_created = Signal()
 attempt_confirmed = Signal()
 attempt_rejected = Signal()
+
+#: A WhatsApp id was linked to a user (by traffic, the link page, a lookup or an admin).
+#: Sent with ``sender=WhatsAppIdentity`` after commit. kwargs: ``identity``, ``user``,
+#: ``source`` (an ``IdentitySource`` value).
+identity_linked = Signal()
+#: A WhatsApp id was removed from a user. Sent with ``sender=WhatsAppIdentity`` after
+#: commit. kwargs: ``user``, ``kind``, ``value``.
+identity_unlinked = Signal()

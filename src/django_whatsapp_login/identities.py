@@ -1,0 +1,156 @@
+"""WhatsApp ids (phones, LIDs) <-> users: parsing, linking and looking them up.
+
+WhatsApp is replacing phone numbers as chat ids by LIDs (``"120650379300963@lid"``), whose
+digits are not a phone number. A user may therefore be known by several ids: their phone
+(E.164) and one or more LIDs. :class:`~django_whatsapp_login.models.WhatsAppIdentity` keeps
+those pairs; one id belongs to at most one user (a database constraint).
+
+Public API for integrators and tests: :func:`link` and :func:`unlink`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from . import signals
+from .exceptions import IdentityConflict, InvalidIdentity, InvalidPhoneNumber
+from .models import IdentityKind, IdentitySource, WhatsAppIdentity
+from .phone import chat_id_to_lid, chat_id_to_phone, normalize_phone
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+
+__all__ = [
+    "IdentityConflict",
+    "InvalidIdentity",
+    "WhatsAppId",
+    "find_identities",
+    "link",
+    "parse_id",
+    "unlink",
+]
+
+logger = logging.getLogger("django_whatsapp_login")
+
+#: Longer values are refused before any parsing.
+MAX_ID_CHARS = 128
+
+
+class WhatsAppId(NamedTuple):
+    """One WhatsApp id in canonical form: ``("phone", "+996555000123")`` or
+    ``("lid", "120650379300963@lid")``."""
+
+    kind: str
+    value: str
+
+
+def parse_id(chat_id: object) -> WhatsAppId:
+    """Read ``"<digits>@lid"``, ``"<digits>@c.us"`` (device suffix allowed) or an E.164 phone.
+
+    Raises :class:`InvalidIdentity` for anything else: groups, broadcasts, newsletters,
+    malformed or oversized values. A phone written in a national format is read with
+    ``WHATSAPP_LOGIN_DEFAULT_REGION`` as :func:`~django_whatsapp_login.phone.normalize_phone`
+    does.
+    """
+    if not isinstance(chat_id, str) or not chat_id.strip() or len(chat_id) > MAX_ID_CHARS:
+        raise InvalidIdentity("A WhatsApp id must be a non-empty string of at most 128 characters.")
+    text = chat_id.strip()
+    if "@" in text:
+        lid = chat_id_to_lid(text)
+        if lid is not None:
+            return WhatsAppId(IdentityKind.LID.value, lid)
+        phone = chat_id_to_phone(text)
+        if phone is not None:
+            return WhatsAppId(IdentityKind.PHONE.value, phone)
+        raise InvalidIdentity(
+            "Not a personal WhatsApp id: expected '<digits>@lid', '<digits>@c.us' or a phone."
+        )
+    try:
+        return WhatsAppId(IdentityKind.PHONE.value, normalize_phone(text))
+    except InvalidPhoneNumber as err:
+        raise InvalidIdentity(str(err)) from None
+
+
+def link(
+    user: AbstractBaseUser,
+    chat_id: str | WhatsAppId,
+    *,
+    source: str = IdentitySource.ADMIN,
+    verified: bool = True,
+) -> WhatsAppIdentity:
+    """Record that the WhatsApp id ``chat_id`` belongs to ``user``; return the identity.
+
+    Idempotent: linking an id the user already has only refreshes ``verified_at`` (when
+    ``verified``). Raises :class:`IdentityConflict` when the id belongs to another user (it
+    is never moved silently; :func:`unlink` it first) and :class:`InvalidIdentity` for a
+    value :func:`parse_id` cannot read. Sends ``identity_linked`` after commit for a new link.
+    """
+    ident = chat_id if isinstance(chat_id, WhatsAppId) else parse_id(chat_id)
+    if source not in IdentitySource.values:
+        raise ValueError(f"Unknown identity source {source!r}: one of {IdentitySource.values}")
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            identity, created = WhatsAppIdentity.objects.select_for_update().get_or_create(
+                kind=ident.kind,
+                value=ident.value,
+                defaults={
+                    "user_id": user.pk,
+                    "source": source,
+                    "verified_at": now if verified else None,
+                },
+            )
+    except IntegrityError:
+        # A concurrent link of the same id won the insert: judge against the winner.
+        identity, created = WhatsAppIdentity.objects.get(kind=ident.kind, value=ident.value), False
+    if identity.user_id != user.pk:
+        raise IdentityConflict(f"This WhatsApp {ident.kind} already belongs to another user.")
+    if created:
+        logger.info("WhatsApp %s linked to user %s (%s)", ident.kind, user.pk, source)
+        transaction.on_commit(
+            lambda: signals.identity_linked.send(
+                sender=WhatsAppIdentity, identity=identity, user=user, source=str(source)
+            )
+        )
+    elif verified:
+        WhatsAppIdentity.objects.filter(pk=identity.pk).update(verified_at=now)
+        identity.verified_at = now
+    return identity
+
+
+def unlink(user: AbstractBaseUser, chat_id: str | WhatsAppId) -> bool:
+    """Remove the WhatsApp id ``chat_id`` from ``user``. True if it was linked to them.
+
+    Never removes another user's identity. Sends ``identity_unlinked`` after commit.
+    """
+    ident = chat_id if isinstance(chat_id, WhatsAppId) else parse_id(chat_id)
+    deleted, _ = WhatsAppIdentity.objects.filter(
+        user_id=user.pk, kind=ident.kind, value=ident.value
+    ).delete()
+    if not deleted:
+        return False
+    logger.info("WhatsApp %s unlinked from user %s", ident.kind, user.pk)
+    transaction.on_commit(
+        lambda: signals.identity_unlinked.send(
+            sender=WhatsAppIdentity, user=user, kind=ident.kind, value=ident.value
+        )
+    )
+    return True
+
+
+def find_identities(ids: Iterable[WhatsAppId]) -> dict[WhatsAppId, Any]:
+    """The identities among ``ids`` that are known, as ``{id: user_id}``, in one query."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    query = Q()
+    for ident in wanted:
+        query |= Q(kind=ident.kind, value=ident.value)
+    rows = WhatsAppIdentity.objects.filter(query).values_list("kind", "value", "user_id")
+    return {WhatsAppId(kind, value): user_id for kind, value, user_id in rows}
