@@ -71,6 +71,9 @@ class FakeGreenAPI:
             "chatId": "120650379300963@lid",
         }
         self.notifications: deque[tuple[int, Any]] = deque()
+        # checkWhatsapp: phone digits -> the LID Green API answers for them. A number not
+        # in here answers existsWhatsapp false.
+        self.lids: dict[str, str] = {}
         self.sent: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str, Any]] = []
         self.events: list[tuple[str, Any]] = []
@@ -172,6 +175,19 @@ class FakeGreenAPI:
         self.sent.append(body)
         self.events.append(("sendMessage", body))
         return 200, {"idMessage": f"BAE5{len(self.sent):012X}"}, {}
+
+    def api_checkWhatsapp(self, http_method, query, body, rest):
+        if http_method != "POST" or not isinstance(body, dict):
+            return 400, {"error": "bad request"}, {}
+        raw = body.get("chatId", body.get("phoneNumber"))
+        digits = str(raw or "").split("@")[0]
+        if not digits.isdigit():
+            return 400, {"error": "chatId must be a phone number or a chat id"}, {}
+        self.events.append(("checkWhatsapp", digits))
+        lid = self.lids.get(digits)
+        if lid is None:
+            return 200, {"existsWhatsapp": False}, {}
+        return 200, {"existsWhatsapp": True, "chatId": lid, "phoneNumber": f"{digits}@c.us"}, {}
 
     def api_receiveNotification(self, http_method, query, body, rest):
         if self.settings.get("webhookUrl"):

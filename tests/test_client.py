@@ -175,3 +175,25 @@ def test_token_never_in_errors_reprs_or_logs(settings, fake_greenapi, caplog):
     assert any("waInstance" in r.getMessage() for r in caplog.records), "urllib3 did not log"
     for text in texts + [r.getMessage() for r in caplog.records] + [caplog.text]:
         assert token not in text
+
+
+def test_check_whatsapp_uses_the_chat_id_form_and_returns_the_lid(api, fake_greenapi):
+    fake_greenapi.lids["996555000123"] = "120650379300963:2@lid"
+    found = api.check_whatsapp("+996 555 000 123")
+    assert found.exists is True and found.lid == "120650379300963@lid"
+    # the chatId form, never the deprecated phoneNumber
+    assert fake_greenapi.calls("checkWhatsapp")[-1][2] == {"chatId": "996555000123@c.us"}
+    missing = api.check_whatsapp("+996555000999")
+    assert missing.exists is False and missing.lid is None
+
+
+def test_check_whatsapp_errors_are_typed(api, fake_greenapi):
+    fake_greenapi.fail("checkWhatsapp", 466)
+    with pytest.raises(QuotaExceeded):
+        api.check_whatsapp("+996555000123")
+    fake_greenapi.fail("checkWhatsapp", 200, body={"chatId": "120650379300963@lid"})
+    with pytest.raises(GreenAPIError, match="existsWhatsapp"):
+        api.check_whatsapp("+996555000123")
+    fake_greenapi.fail("checkWhatsapp", 429, times=4)
+    with pytest.raises(RateLimited):
+        api.check_whatsapp("+996555000123", max_retries=1)

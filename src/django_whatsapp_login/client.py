@@ -30,6 +30,7 @@ import requests
 
 from .conf import app_settings
 from .exceptions import WhatsAppLoginImproperlyConfigured
+from .phone import chat_id_to_lid, phone_digits
 
 logger = logging.getLogger("django_whatsapp_login")
 
@@ -42,6 +43,7 @@ __all__ = [
     "QuotaExceeded",
     "SentMessage",
     "WaSettings",
+    "WhatsAppCheck",
 ]
 
 #: Requests per second Green API allows per instance and method (docs: "ratelimiter").
@@ -224,6 +226,16 @@ class Notification:
 # --- the client -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class WhatsAppCheck:
+    """The answer of ``checkWhatsapp``: does the number use WhatsApp, and under which LID."""
+
+    exists: bool
+    #: ``"<digits>@lid"`` when Green API answered one (canonical form), else ``None``.
+    lid: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
 class GreenAPIClient:
     """The Green API HTTP API of one instance.
 
@@ -333,6 +345,26 @@ class GreenAPIClient:
         if not isinstance(id_message, str) or not id_message:
             raise GreenAPIError("sendMessage", "the answer has no idMessage")
         return SentMessage(id_message)
+
+    def check_whatsapp(self, phone: str, *, max_retries: int | None = None) -> WhatsAppCheck:
+        """Ask whether ``phone`` (E.164 or digits) has WhatsApp, and its LID.
+
+        Uses the ``chatId`` form of the request (``phoneNumber`` is deprecated). Counts
+        against the plan's monthly ``checkWhatsapp`` quota (466 raises
+        :class:`QuotaExceeded`); spaced to Green API's 10 requests/s per instance.
+        """
+        digits = phone_digits(phone)
+        data = self._object(
+            "checkWhatsapp",
+            self._call(
+                "POST", "checkWhatsapp", json={"chatId": f"{digits}@c.us"}, max_retries=max_retries
+            ),
+        )
+        exists = data.get("existsWhatsapp")
+        if not isinstance(exists, bool):
+            raise GreenAPIError("checkWhatsapp", "the answer has no existsWhatsapp flag")
+        lid = chat_id_to_lid(data.get("chatId")) if exists else None
+        return WhatsAppCheck(exists=exists, lid=lid, raw=dict(data))
 
     def receive_notification(self, receive_timeout: int = 5) -> Notification | None:
         """The head of the notification queue, or ``None`` when it stays empty for
