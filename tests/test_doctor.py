@@ -158,7 +158,7 @@ def test_no_user_has_a_usable_phone(fake_greenapi, make_user):
 def test_unusable_and_shared_phones_are_listed_as_warnings(healthy, make_user):
     make_user(phone="+996 700 555 444")
     make_user(phone="+996700111222")
-    make_user(phone="996700111222")
+    make_user(phone="00996 700 111 222")
     code, out = check("--url", WEBHOOK_URL)
     assert code == 0, out  # warnings alone do not fail ...
     text = line(out, "WARN", "User phones")
