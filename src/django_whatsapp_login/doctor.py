@@ -173,6 +173,8 @@ class Doctor:
         self.results: list[Result] = []
         self.quota_error: QuotaExceeded | None = None
         self.remote: InstanceSettings | None = None
+        # Whether any Green API call got an answer: without one, "no 466 seen" means nothing.
+        self.api_answered = False
 
     def add(self, id: str, title: str, status: str, detail: str, fix: str = "") -> Result:
         result = Result(id, title, status, detail, fix if status in (FAIL, WARN) else "")
@@ -185,8 +187,9 @@ class Doctor:
             with self.client_factory() as client:
                 self.check_api(client)
         else:
-            for id_, title in (("instance_state", "Instance state"), ("webhook", "Webhook")):
-                self.add(id_, title, SKIP, "skipped: the Green API settings are incomplete")
+            reason = "skipped: the Green API settings are incomplete"
+            self.add("instance_state", "Instance state", SKIP, reason)
+            self.skip_remote(reason)
         self.check_quota()
         self.check_users()
         if self.self_test:
@@ -243,12 +246,25 @@ class Doctor:
         )
         self.add(id_, title, FAIL, redact(str(err)), fix)
 
+    def skip_remote(self, reason: str) -> None:
+        """SKIP every line that needs the instance's settings, saying why."""
+        self.add("business_phone", "Business phone", SKIP, reason)
+        if self.poll:
+            self.add("webhook_url", "Polling mode", SKIP, reason)
+        else:
+            self.add("webhook_url", "Webhook URL", SKIP, reason)
+            self.add("webhook_token", "Webhook token", SKIP, reason)
+        self.add("incoming_webhook", "Incoming webhooks", SKIP, reason)
+        self.add("lid_mode", "LID mode", SKIP, reason)
+
     def check_api(self, client: GreenAPIClient) -> None:
         try:
             state = client.get_state_instance()
         except GreenAPIError as err:
             self._api_failed("instance_state", "Instance state", err)
+            self.skip_remote("skipped: Green API did not answer getStateInstance (see above)")
             return
+        self.api_answered = True
         if state.authorized:
             self.add("instance_state", "Instance state", PASS, "authorized")
         else:
@@ -261,7 +277,8 @@ class Doctor:
         try:
             self.remote = client.get_settings()
         except GreenAPIError as err:
-            self._api_failed("webhook", "Instance settings", err)
+            self._api_failed("instance_settings", "Instance settings", err)
+            self.skip_remote("skipped: Green API did not answer getSettings (see above)")
             return
         wa: WaSettings | None = None
         if state.authorized:
@@ -466,7 +483,16 @@ class Doctor:
                 fix,
             )
             return
-        self.add("quota", title, PASS, "no 466 answer seen")
+        if not self.api_answered:
+            self.add(
+                "quota",
+                title,
+                SKIP,
+                "unknown: no Green API call succeeded, so nothing says whether the quota is "
+                "exceeded",
+            )
+            return
+        self.add("quota", title, PASS, "Green API answered, and no 466 answer seen")
 
     # --- users --------------------------------------------------------------------------------
 
