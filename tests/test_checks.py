@@ -32,10 +32,14 @@ ALL_IDS = {
     "whatsapp_login.E013",
     "whatsapp_login.E014",
     "whatsapp_login.E015",
+    "whatsapp_login.E020",
     "whatsapp_login.W001",
     "whatsapp_login.W002",
     "whatsapp_login.W003",
     "whatsapp_login.W004",
+    "whatsapp_login.W010",
+    "whatsapp_login.W011",
+    "whatsapp_login.W012",
 }
 SHARED_CACHE = {
     "default": {
@@ -44,6 +48,16 @@ SHARED_CACHE = {
     }
 }
 NOT_CALLABLE = "django_whatsapp_login.conf.MAX_ATTEMPT_TTL"
+
+
+@pytest.fixture(autouse=True)
+def collected_static(tmp_path, settings):
+    """A STATIC_ROOT that collectstatic has filled, so the good config has no W012."""
+    for name in checks_module.STATIC_FILES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("/* collected */", encoding="utf-8")
+    settings.STATIC_ROOT = str(tmp_path)
+    return tmp_path
 
 
 def ids(deploy: bool = False) -> list[str]:
@@ -344,3 +358,78 @@ def test_default_region_with_phonenumbers_is_fine():
     pytest.importorskip("phonenumbers")
     with override_settings(WHATSAPP_LOGIN_DEFAULT_REGION="BR"):
         assert ids() == []
+
+
+# --- issue 14: the first hour (W010 redirect, W011/W012 static files, E020 plain http) ------
+
+
+def test_default_profile_redirect_that_does_not_resolve_is_w010(settings):
+    settings.LOGIN_REDIRECT_URL = "/accounts/profile/"  # Django's default
+    [message] = messages_with("whatsapp_login.W010")
+    assert message.level == checks.WARNING
+    assert "/accounts/profile/" in message.msg and "LOGIN_REDIRECT_URL" in message.hint
+
+
+@pytest.mark.parametrize(
+    ("login_redirect", "whatsapp_redirect"),
+    [
+        ("/", None),
+        ("/accounts/profile/", "/"),  # the app's own setting wins
+        ("/accounts/profile/", "whatsapp_login:login"),
+        ("/somewhere/else/", None),  # set on purpose: not second-guessed
+    ],
+)
+def test_a_redirect_set_on_purpose_is_fine(settings, login_redirect, whatsapp_redirect):
+    settings.LOGIN_REDIRECT_URL = login_redirect
+    settings.WHATSAPP_LOGIN_REDIRECT_URL = whatsapp_redirect
+    assert "whatsapp_login.W010" not in ids()
+
+
+def test_default_profile_redirect_that_resolves_is_fine(settings):
+    settings.LOGIN_REDIRECT_URL = "/accounts/profile/"
+    settings.ROOT_URLCONF = "tests.testapp.urls_with_profile"
+    assert "whatsapp_login.W010" not in ids()
+
+
+def test_debug_off_without_static_root_is_w011(settings):
+    settings.STATIC_ROOT = None
+    [message] = messages_with("whatsapp_login.W011")
+    assert "collectstatic" in message.hint and "WhiteNoise" in message.hint
+    settings.DEBUG = True  # runserver serves the app's files itself
+    assert "whatsapp_login.W011" not in ids()
+
+
+def test_remote_static_storage_needs_no_static_root(settings):
+    settings.STATIC_ROOT = None
+    settings.STORAGES = {
+        **django_settings.STORAGES,
+        "staticfiles": {"BACKEND": "tests.testapp.storage.RemoteStorage"},
+    }
+    assert "whatsapp_login.W011" not in ids()
+    assert "whatsapp_login.W012" not in ids(deploy=True)
+
+
+def test_static_files_not_collected_is_a_deploy_warning_w012(settings, tmp_path):
+    settings.STATIC_ROOT = str(tmp_path / "empty")
+    assert "whatsapp_login.W012" not in ids()  # deploy only
+    [message] = messages_with("whatsapp_login.W012", deploy=True)
+    assert "whatsapp_login/whatsapp_login.js" in message.msg
+    assert "collectstatic" in message.hint
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://api.green-api.com", "http://7103.api.greenapi.com/", "ftp://api.green-api.com"],
+)
+def test_plain_http_green_api_url_is_e020(settings, url):
+    settings.WHATSAPP_LOGIN_GREEN_API_URL = url
+    [message] = messages_with("whatsapp_login.E020")
+    assert message.level == checks.ERROR
+
+
+@pytest.mark.parametrize(
+    "url", ["https://7103.api.greenapi.com", "http://127.0.0.1:8999", "http://localhost:1"]
+)
+def test_https_or_loopback_green_api_url_is_fine(settings, url):
+    settings.WHATSAPP_LOGIN_GREEN_API_URL = url
+    assert "whatsapp_login.E020" not in ids()

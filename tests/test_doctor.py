@@ -158,7 +158,7 @@ def test_no_user_has_a_usable_phone(fake_greenapi, make_user):
 def test_unusable_and_shared_phones_are_listed_as_warnings(healthy, make_user):
     make_user(phone="+996 700 555 444")
     make_user(phone="+996700111222")
-    make_user(phone="996700111222")
+    make_user(phone="00996 700 111 222")
     code, out = check("--url", WEBHOOK_URL)
     assert code == 0, out  # warnings alone do not fail ...
     text = line(out, "WARN", "User phones")
@@ -276,3 +276,38 @@ def test_self_test_unreachable(fake_greenapi, live_server, make_user):
     code, out = check("--self-test", "--url", live_server.url + "/nothing-here/")
     assert code == 1
     assert "webhook not working" in line(out, "FAIL", "Test delivery")
+
+
+# --- issue 14, item 6: PASS only when something answered; SKIP rather than vanish ---------
+
+REMOTE_TITLES = ("Business phone", "Webhook URL", "Webhook token", "Incoming webhooks", "LID mode")
+
+
+def test_state_failure_skips_the_webhook_lines_and_the_quota(healthy):
+    healthy.fail("getStateInstance", 401, times=3)
+    code, out = check("--url", WEBHOOK_URL)
+    assert code == 1
+    line(out, "FAIL", "Instance state")
+    for title in REMOTE_TITLES:
+        assert "getStateInstance" in line(out, "SKIP", title)
+    assert "no Green API call succeeded" in line(out, "SKIP", "Quota")
+    assert "[PASS] Quota" not in out
+
+
+def test_settings_failure_skips_the_webhook_lines(healthy):
+    healthy.fail("getSettings", 401, times=3)
+    code, out = check("--url", WEBHOOK_URL)
+    assert code == 1
+    line(out, "FAIL", "Instance settings")
+    for title in REMOTE_TITLES:
+        assert "getSettings" in line(out, "SKIP", title)
+    assert "[PASS] Quota: Green API answered" in out  # getStateInstance did answer
+
+
+def test_incomplete_settings_skip_every_remote_line(settings, db):
+    settings.WHATSAPP_LOGIN_GREEN_API_TOKEN = ""
+    code, out = check()
+    assert code == 1
+    for title in ("Instance state", *REMOTE_TITLES, "Quota"):
+        line(out, "SKIP", title)
+    assert "[PASS] Quota" not in out

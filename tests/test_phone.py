@@ -30,7 +30,6 @@ from django_whatsapp_login.phone import (
         ("+996/557/903999", "+996557903999"),
         ("00996557903999", "+996557903999"),
         ("00 996 557 903 999", "+996557903999"),
-        ("996557903999", "+996557903999"),
         ("  +996557903999  ", "+996557903999"),
         ("\t+996557903999\n", "+996557903999"),
         ("+996\u00a0557\u00a0903\u00a0999", "+996557903999"),  # no-break spaces
@@ -55,6 +54,12 @@ def test_normalize_phone_accepts_international_forms(value, expected):
         "00",
         "0557 903 999",  # national format with a trunk 0: the country is unknown
         "0557903999",
+        "996557903999",  # bare digits: international or national? not for sure
+        "8 (912) 000-11-22",  # Russia's trunk 8, not the country code +8...
+        "89120001122",
+        "+8 912 000 11 22",  # +89 is no country code
+        "+89120001122",
+        "+384 555 000 000",  # an unassigned code
         "+0996557903999",  # a country code never starts with 0
         "000996557903999",
         "+123456",  # 6 digits: too short
@@ -218,3 +223,48 @@ def test_mask_phone_hides_the_middle(phone):
     assert digits not in masked
     assert digits[3:-3] not in masked
     assert masked.count("•") == 3
+
+
+@pytest.mark.parametrize("value", ["8 (912) 000-11-22", "0555 000 000", "996555000000"])
+def test_national_or_bare_digits_say_what_to_set(value, settings):
+    settings.WHATSAPP_LOGIN_DEFAULT_REGION = ""
+    with pytest.raises(InvalidPhoneNumber) as info:
+        normalize_phone(value)
+    message = str(info.value)
+    assert "no country code" in message
+    assert "WHATSAPP_LOGIN_DEFAULT_REGION" in message
+    assert value not in message  # masked, with its written shape
+
+
+def test_an_unassigned_country_code_is_refused_with_the_hint():
+    with pytest.raises(InvalidPhoneNumber) as info:
+        normalize_phone("+8 912 000 11 22")
+    assert "country code" in str(info.value)
+    assert "WHATSAPP_LOGIN_DEFAULT_REGION" in str(info.value)
+
+
+def test_national_format_without_phonenumbers_says_what_to_install(settings, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "phonenumbers", None)  # import fails
+    settings.WHATSAPP_LOGIN_DEFAULT_REGION = "RU"
+    with pytest.raises(InvalidPhoneNumber) as info:
+        normalize_phone("8 (912) 000-11-22")
+    assert "django-whatsapp-login[phonenumbers]" in str(info.value)
+    assert normalize_phone("+7 912 000 11 22") == "+79120001122"  # no extra needed
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        ("8 (912) 000-11-22", "8 (91•) •••-••-22"),
+        ("+7 912 000 11 22", "+7 91• ••• •• 22"),
+        ("+79120001122", "+791••••••22"),
+        ("0555 000 000", "055• ••• •00"),
+        ("123", "•••"),
+    ],
+)
+def test_mask_written_keeps_the_shape_not_the_digits(value, masked):
+    from django_whatsapp_login.phone import mask_written
+
+    assert mask_written(value) == masked

@@ -18,6 +18,14 @@ pytest.importorskip("phonenumbers")
         ("0700123456", "kg", "+996700123456"),  # the region is case-insensitive
         ("(11) 98765-4321", "BR", "+5511987654321"),
         ("+996 700 123 456", "KG", "+996700123456"),  # international stays international
+        # The human formats of the original system's users (obviously fake numbers).
+        ("8 (912) 000-11-22", "RU", "+79120001122"),  # Russia's trunk 8
+        ("8 912 000 11 22", "RU", "+79120001122"),
+        ("8 701 000 11 22", "KZ", "+77010001122"),  # Kazakhstan writes the trunk 8 too
+        ("+7 912 000 11 22", "RU", "+79120001122"),
+        ("+7 912 000 11 22", "KG", "+79120001122"),  # a + wins over the region
+        ("0555 000 000", "KG", "+996555000000"),
+        ("996555000000", "KG", "+996555000000"),  # bare digits with the country code
     ],
 )
 def test_national_formats_with_a_region(value, region, expected):

@@ -143,3 +143,12 @@ def test_stops_cleanly_on_sigterm(fake_greenapi):
     assert code == 0
     assert "Received SIGTERM" in err and "Stopped." in out
     assert signal.getsignal(signal.SIGTERM) == previous
+
+
+@pytest.mark.parametrize("url", ["http://api.green-api.com", "http://203.0.113.7:8080"])
+def test_refuses_a_plain_http_api_url_to_another_host(fake_greenapi, settings, url):
+    settings.WHATSAPP_LOGIN_GREEN_API_URL = url
+    code, _out, err = poll("--once")
+    assert code == 1
+    assert "Refusing to poll" in err and "plain http" in err and "token" in err
+    assert settings.WHATSAPP_LOGIN_GREEN_API_TOKEN not in err

@@ -216,3 +216,33 @@ def test_empty_settings_disable_the_limits(webhook):
     assert {browser.get("/whatsapp/status/").status_code for _ in range(10)} == {200}
     assert {webhook.post({}, token="bad").status_code for _ in range(15)} == {401}
     assert TOKEN  # the right token still works
+
+
+# --- IPv6: one subscriber holds a whole /64 ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ("::ffff:203.0.113.9", "203.0.113.9"),  # IPv4-mapped: counted as the IPv4 address
+        (None, None),
+    ],
+)
+def test_ip_key_groups_ipv6_by_64(address, key):
+    assert ratelimit.ip_key(address) == key
+
+
+def test_ipv6_addresses_of_one_64_share_the_start_limit():
+    for i in range(20):
+        response = Client(REMOTE_ADDR=f"2001:db8:1:2::{i + 1:x}").post("/whatsapp/start/")
+        assert response.status_code == 200
+    # Any other address of the same /64 is the same client ...
+    assert (
+        Client(REMOTE_ADDR="2001:db8:1:2:dead:beef::1").post("/whatsapp/start/").status_code == 429
+    )
+    # ... and the next /64 is someone else.
+    assert Client(REMOTE_ADDR="2001:db8:1:3::1").post("/whatsapp/start/").status_code == 200

@@ -1,10 +1,12 @@
 """System checks. Every id is listed in docs/checks.md and has a test.
 
-Ids: whatsapp_login.E001 ... E015 (errors) and W001 ... W004 (warnings).
+Ids: whatsapp_login.E001 ... E015 and E020 (errors), W001 ... W004 and W010 ... W012
+(warnings).
 """
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -276,3 +278,118 @@ def check_integration(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
             )
         )
     return errors
+
+
+#: Django's default LOGIN_REDIRECT_URL: a 404 in a project that never routed it.
+DJANGO_DEFAULT_REDIRECT = "/accounts/profile/"
+#: What the login page loads; collectstatic puts these under STATIC_ROOT.
+STATIC_FILES = ("whatsapp_login/whatsapp_login.js", "whatsapp_login/whatsapp_login.css")
+
+
+@checks.register(checks.Tags.urls)
+def check_redirect_target(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W010: a WhatsApp login would end on Django's default /accounts/profile/, a 404."""
+    from django.urls import Resolver404, resolve
+
+    target = app_settings.REDIRECT_URL
+    if target != DJANGO_DEFAULT_REDIRECT:
+        return []  # set on purpose: a URL name, another path or an absolute URL
+    try:
+        resolve(target)
+    except Resolver404:
+        pass
+    except Exception:
+        return []
+    else:
+        return []
+    return [
+        checks.Warning(
+            "After a WhatsApp login the browser goes to LOGIN_REDIRECT_URL, which is Django's "
+            f"default {DJANGO_DEFAULT_REDIRECT}, and no URL pattern matches it: the login "
+            "ends on a 404.",
+            hint='Set LOGIN_REDIRECT_URL (e.g. "/" or a URL name) or '
+            "WHATSAPP_LOGIN_REDIRECT_URL to a page of your site.",
+            id="whatsapp_login.W010",
+        )
+    ]
+
+
+@checks.register()
+def check_static_root(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W011: DEBUG off, files stored under STATIC_ROOT, and STATIC_ROOT unset."""
+    if settings.DEBUG or not apps.is_installed("django.contrib.staticfiles"):
+        return []
+    if getattr(settings, "STATIC_ROOT", None):
+        return []
+    if _static_storage_class_is_filesystem() is False:
+        return []  # S3, a CDN...: STATIC_ROOT is not where the files go
+    return [
+        checks.Warning(
+            "DEBUG is off and STATIC_ROOT is not set: collectstatic has nowhere to put the "
+            "login page's script and style sheet, and Django does not serve static files "
+            "with DEBUG off. The page loses its styles, its automatic login and shows a "
+            "huge QR code.",
+            hint="Set STATIC_ROOT, run manage.py collectstatic, and serve STATIC_ROOT at "
+            "STATIC_URL (WhiteNoise, or your web server).",
+            id="whatsapp_login.W011",
+        )
+    ]
+
+
+def _static_storage_class_is_filesystem() -> bool | None:
+    """Whether the configured staticfiles storage is a FileSystemStorage (None: unknown)."""
+    from django.core.files.storage import FileSystemStorage
+    from django.utils.module_loading import import_string
+
+    storages = getattr(settings, "STORAGES", None) or {}
+    default = "django.contrib.staticfiles.storage.StaticFilesStorage"
+    path = str(
+        (storages.get("staticfiles") or {}).get("BACKEND")
+        or getattr(settings, "STATICFILES_STORAGE", default)
+    )
+    try:
+        storage_class = import_string(path)
+    except ImportError:
+        return None
+    return isinstance(storage_class, type) and issubclass(storage_class, FileSystemStorage)
+
+
+@checks.register(deploy=True)
+def check_static_collected(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W012 (deploy): STATIC_ROOT is set but the app's files are not in it on this machine."""
+    root = getattr(settings, "STATIC_ROOT", None)
+    if settings.DEBUG or not root or not apps.is_installed("django.contrib.staticfiles"):
+        return []
+    if not _static_storage_class_is_filesystem():
+        return []
+    missing = [name for name in STATIC_FILES if not os.path.isfile(os.path.join(root, name))]
+    if not missing:
+        return []
+    return [
+        checks.Warning(
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in STATIC_ROOT "
+            f"({root}): collectstatic has not run since the app was installed or updated, "
+            "and the login page would load without its script and style sheet.",
+            hint="Run manage.py collectstatic --noinput as part of each deploy. Ignore this "
+            "(SILENCED_SYSTEM_CHECKS) only if STATIC_ROOT is filled on another machine.",
+            id="whatsapp_login.W012",
+        )
+    ]
+
+
+@checks.register(checks.Tags.security)
+def check_green_api_url(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E020: WHATSAPP_LOGIN_GREEN_API_URL is plain http to a host other than loopback."""
+    from .client import GreenAPIClient
+
+    problem = GreenAPIClient.url_problem(app_settings.GREEN_API_URL)
+    if not problem:
+        return []
+    return [
+        checks.Error(
+            f"WHATSAPP_LOGIN_GREEN_API_URL: {problem}.",
+            hint="Use the instance's https apiUrl from the Green API console "
+            "(plain http is accepted only for localhost / 127.0.0.1).",
+            id="whatsapp_login.E020",
+        )
+    ]

@@ -19,12 +19,14 @@ accordingly and honours ``Retry-After``.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -236,6 +238,15 @@ class WhatsAppCheck:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class GreenAPIClient:
     """The Green API HTTP API of one instance.
 
@@ -271,6 +282,24 @@ class GreenAPIClient:
         self.session.headers.setdefault("User-Agent", "django-whatsapp-login")
         self._last_call: dict[str, float] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def url_problem(cls, api_url: str) -> str:
+        """Why ``api_url`` must not carry the API token, or ``""``.
+
+        The token is part of every request's path, so over plain http anyone on the way
+        reads it. Plain http is accepted only for a loopback host (a local fake or tunnel).
+        """
+        parts = urlsplit(api_url)
+        host = parts.hostname or ""
+        if parts.scheme not in ("http", "https") or not host:
+            return f"{api_url!r} is not an http(s) URL"
+        if parts.scheme == "http" and not _is_loopback(host):
+            return (
+                f"{api_url} is plain http: the API token rides in every request's URL, so "
+                "anyone on the way would read it; use the https apiUrl from the console"
+            )
+        return ""
 
     @classmethod
     def from_settings(cls, **kwargs: Any) -> GreenAPIClient:

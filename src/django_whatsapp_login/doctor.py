@@ -173,6 +173,8 @@ class Doctor:
         self.results: list[Result] = []
         self.quota_error: QuotaExceeded | None = None
         self.remote: InstanceSettings | None = None
+        # Whether any Green API call got an answer: without one, "no 466 seen" means nothing.
+        self.api_answered = False
 
     def add(self, id: str, title: str, status: str, detail: str, fix: str = "") -> Result:
         result = Result(id, title, status, detail, fix if status in (FAIL, WARN) else "")
@@ -185,8 +187,9 @@ class Doctor:
             with self.client_factory() as client:
                 self.check_api(client)
         else:
-            for id_, title in (("instance_state", "Instance state"), ("webhook", "Webhook")):
-                self.add(id_, title, SKIP, "skipped: the Green API settings are incomplete")
+            reason = "skipped: the Green API settings are incomplete"
+            self.add("instance_state", "Instance state", SKIP, reason)
+            self.skip_remote(reason)
         self.check_quota()
         self.check_users()
         if self.self_test:
@@ -243,12 +246,25 @@ class Doctor:
         )
         self.add(id_, title, FAIL, redact(str(err)), fix)
 
+    def skip_remote(self, reason: str) -> None:
+        """SKIP every line that needs the instance's settings, saying why."""
+        self.add("business_phone", "Business phone", SKIP, reason)
+        if self.poll:
+            self.add("webhook_url", "Polling mode", SKIP, reason)
+        else:
+            self.add("webhook_url", "Webhook URL", SKIP, reason)
+            self.add("webhook_token", "Webhook token", SKIP, reason)
+        self.add("incoming_webhook", "Incoming webhooks", SKIP, reason)
+        self.add("lid_mode", "LID mode", SKIP, reason)
+
     def check_api(self, client: GreenAPIClient) -> None:
         try:
             state = client.get_state_instance()
         except GreenAPIError as err:
             self._api_failed("instance_state", "Instance state", err)
+            self.skip_remote("skipped: Green API did not answer getStateInstance (see above)")
             return
+        self.api_answered = True
         if state.authorized:
             self.add("instance_state", "Instance state", PASS, "authorized")
         else:
@@ -261,7 +277,8 @@ class Doctor:
         try:
             self.remote = client.get_settings()
         except GreenAPIError as err:
-            self._api_failed("webhook", "Instance settings", err)
+            self._api_failed("instance_settings", "Instance settings", err)
+            self.skip_remote("skipped: Green API did not answer getSettings (see above)")
             return
         wa: WaSettings | None = None
         if state.authorized:
@@ -466,7 +483,16 @@ class Doctor:
                 fix,
             )
             return
-        self.add("quota", title, PASS, "no 466 answer seen")
+        if not self.api_answered:
+            self.add(
+                "quota",
+                title,
+                SKIP,
+                "unknown: no Green API call succeeded, so nothing says whether the quota is "
+                "exceeded",
+            )
+            return
+        self.add("quota", title, PASS, "Green API answered, and no 466 answer seen")
 
     # --- users --------------------------------------------------------------------------------
 
@@ -493,13 +519,13 @@ class Doctor:
         title = "Phone lookup"
         try:
             phone = normalize_phone(value)
-        except InvalidPhoneNumber:
+        except InvalidPhoneNumber as err:
             self.add(
                 "phone_lookup",
                 title,
                 FAIL,
-                f"{mask_phone(value)} is not an international phone number",
-                "pass it as +<country code><number>",
+                f"cannot read the number: {err}",
+                "pass it as +<country code><number> (what WhatsApp sends)",
             )
             return
         try:
@@ -508,7 +534,17 @@ class Doctor:
             user, shared = None, True
         else:
             shared = False
-        field = app_settings.PHONE_FIELD
+        if app_settings.USER_RESOLVER == DEFAULT_RESOLVER:
+            store = (
+                f"store {mask_phone(phone)} exactly in E.164 (+<digits>, no spaces) in the "
+                f"user's {app_settings.PHONE_FIELD!r} field (manage.py "
+                "whatsapp_login_normalize_phones rewrites existing ones)"
+            )
+        else:
+            store = (
+                f"check where {app_settings.USER_RESOLVER} looks the number up; it must hold "
+                f"{mask_phone(phone)} in E.164"
+            )
         if shared:
             self.add(
                 "phone_lookup",
@@ -523,9 +559,7 @@ class Doctor:
                 title,
                 FAIL,
                 f"phone not in the database: the resolver finds no user for {mask_phone(phone)}",
-                f"store {mask_phone(phone)} exactly in E.164 (+<digits>, no spaces) in the "
-                f"user's {field!r} field (django_whatsapp_login.phone.normalize_phone helps), "
-                "or fix WHATSAPP_LOGIN_USER_RESOLVER",
+                store,
             )
         else:
             self.add(
@@ -536,41 +570,46 @@ class Doctor:
             )
 
     def check_audit(self) -> None:
-        from .phone_audit import NOT_E164, audit_phones
+        from .phone_audit import NOT_E164, CannotCount, audit_phones
 
         title = "User phones"
         try:
             report = audit_phones()
+        except CannotCount:
+            self.add(
+                "user_phones",
+                title,
+                SKIP,
+                f"cannot count who can log in: the resolver {app_settings.USER_RESOLVER} has "
+                "no reachable_users hook (see docs/resolvers.md); test a number with --phone",
+            )
+            return
         except WhatsAppLoginImproperlyConfigured as err:
-            if app_settings.USER_RESOLVER != DEFAULT_RESOLVER:
-                self.add(
-                    "user_phones",
-                    title,
-                    SKIP,
-                    "a custom resolver is configured; test a number with --phone",
-                )
-            else:
-                self.add(
-                    "user_phones",
-                    title,
-                    FAIL,
-                    str(err),
-                    "set WHATSAPP_LOGIN_PHONE_FIELD to the user model's phone field",
-                )
+            self.add(
+                "user_phones",
+                title,
+                FAIL,
+                str(err),
+                "set WHATSAPP_LOGIN_PHONE_FIELD to the user model's phone field",
+            )
             return
         summary = (
             f"{report.reachable} of {report.total} users can log in "
             f"({report.empty} without a phone, {report.inactive} inactive)"
         )
+        if not report.field:
+            summary += f", as listed by {report.model}.reachable_users()"
         problems = []
         for issue in report.unusable[:10]:
             if issue.problem == NOT_E164:
                 problems.append(
                     f"user {issue.pk}: {issue.masked} is not stored as E.164 "
-                    f"({issue.normalized_masked})"
+                    f"(store {issue.normalized_masked}: {issue.change})"
                 )
             else:
-                problems.append(f"user {issue.pk}: {issue.masked} is not a phone number")
+                problems.append(
+                    f"user {issue.pk}: {issue.masked} is not a phone number it can read"
+                )
         for shared in report.shared[:10]:
             problems.append(
                 f"{shared.masked} is shared by users " + ", ".join(str(pk) for pk in shared.pks)
@@ -579,10 +618,11 @@ class Doctor:
         if more > 0:
             problems.append(f"and {more} more")
         fix = (
-            "store every phone in E.164 (+<digits>) with "
-            "django_whatsapp_login.phone.normalize_phone(), one account per number"
+            "store every phone in E.164 (+<digits>), one account per number: "
+            "manage.py whatsapp_login_normalize_phones (set WHATSAPP_LOGIN_DEFAULT_REGION for "
+            "national formats)"
         )
-        if report.reachable == 0 and app_settings.USER_RESOLVER == DEFAULT_RESOLVER:
+        if report.reachable == 0:
             self.add(
                 "user_phones",
                 title,

@@ -13,7 +13,9 @@ __all__ = [
     "InvalidPhoneNumber",
     "chat_id_to_lid",
     "chat_id_to_phone",
+    "country_code",
     "mask_phone",
+    "mask_written",
     "normalize_phone",
     "phone_digits",
     "whatsapp_variants",
@@ -31,17 +33,54 @@ _PERSONAL_CHAT_ID = re.compile(r"([1-9][0-9]{6,14})(?::[0-9]{1,4})?@c\.us")
 _LID_CHAT_ID = re.compile(r"([1-9][0-9]{4,23})(?::[0-9]{1,4})?@lid")
 
 
+# ITU-T E.164 country calling codes in use (assigned, plus the shared/international
+# ones WhatsApp can carry). The set is prefix-free, so a number has at most one. A number
+# whose leading digits are none of these (``+89...``, what a Russian "8 9..." becomes
+# with a plus in front) cannot be anybody's WhatsApp id.
+_COUNTRY_CODES = frozenset(
+    "1 7 20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 "
+    "60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98 "
+    "211 212 213 216 218 220 221 222 223 224 225 226 227 228 229 230 231 232 233 234 235 "
+    "236 237 238 239 240 241 242 243 244 245 246 247 248 249 250 251 252 253 254 255 256 "
+    "257 258 260 261 262 263 264 265 266 267 268 269 290 291 297 298 299 "
+    "350 351 352 353 354 355 356 357 358 359 370 371 372 373 374 375 376 377 378 379 380 "
+    "381 382 383 385 386 387 389 420 421 423 "
+    "500 501 502 503 504 505 506 507 508 509 590 591 592 593 594 595 596 597 598 599 "
+    "670 672 673 674 675 676 677 678 679 680 681 682 683 685 686 687 688 689 690 691 692 "
+    "800 808 850 852 853 855 856 870 878 880 881 882 883 886 888 "
+    "960 961 962 963 964 965 966 967 968 970 971 972 973 974 975 976 977 979 "
+    "992 993 994 995 996 998".split()
+)
+
+_NATIONAL_HINT = (
+    "write it as +<country code> <number>, or set WHATSAPP_LOGIN_DEFAULT_REGION "
+    '(e.g. "RU" or "KG") to read national formats such as 8 (912) ... or 0555 ...'
+)
+
+
+def country_code(digits: str) -> str | None:
+    """The E.164 country calling code ``digits`` starts with, or ``None``."""
+    for length in (1, 2, 3):
+        if digits[:length] in _COUNTRY_CODES:
+            return digits[:length]
+    return None
+
+
 def normalize_phone(value: str, region: str | None = None) -> str:
     """Return ``value`` as E.164 (``"+996557903999"``) or raise :class:`InvalidPhoneNumber`.
 
-    Accepts international numbers in the usual written forms: ``"+996 557 903-999"``,
-    ``"(+996) 557903999"``, ``"00996557903999"`` and bare digits ``"996557903999"``
-    (read as international).
+    A number is read as international only when it says so: a leading ``+``
+    (``"+996 557 903-999"``, ``"(+996) 557903999"``) or ``00`` (``"00996557903999"``),
+    followed by a country calling code in use. Separators (spaces, dashes, dots, slashes,
+    parentheses) are dropped.
 
-    National formats (``"0557 903 999"``) need to know the country: pass ``region``
-    (``"KG"``) or set ``WHATSAPP_LOGIN_DEFAULT_REGION``, and install the optional
-    ``phonenumbers`` package (``pip install django-whatsapp-login[phonenumbers]``).
-    Without them a national number is refused rather than guessed.
+    Anything else is a national format (``"8 (912) 000-11-22"`` in Russia,
+    ``"0555 000 000"`` in Kyrgyzstan) or bare digits, whose country cannot be known from
+    the text: ``"89120001122"`` is not ``+89120001122``. Such input is read only with a
+    region: pass ``region`` (``"RU"``) or set ``WHATSAPP_LOGIN_DEFAULT_REGION``, and install
+    the optional ``phonenumbers`` package (``pip install
+    "django-whatsapp-login[phonenumbers]"``). Without them it is refused, never guessed,
+    and the error says what to set.
     """
     if not isinstance(value, str):
         raise InvalidPhoneNumber("A phone number must be a string.")
@@ -57,28 +96,43 @@ def normalize_phone(value: str, region: str | None = None) -> str:
             region = app_settings.DEFAULT_REGION
         if region:
             return _parse_national(value, region)
-        digits = text
+        if text.isascii() and text.isdigit():
+            raise InvalidPhoneNumber(
+                f"{mask_written(value)} has no country code (no + in front), so it cannot be "
+                f"read for sure: {_NATIONAL_HINT}."
+            )
+        raise InvalidPhoneNumber(f"Not an international phone number: {mask_written(value)}")
     if not digits.isascii() or not _E164_DIGITS.fullmatch(digits):
-        raise InvalidPhoneNumber(f"Not an international phone number: {mask_phone(value)!s}")
+        raise InvalidPhoneNumber(f"Not an international phone number: {mask_written(value)}")
+    if country_code(digits) is None:
+        raise InvalidPhoneNumber(
+            f"{mask_written(value)} does not start with a country code in use; {_NATIONAL_HINT}."
+        )
     return "+" + digits
 
 
 def _parse_national(value: str, region: str) -> str:
     try:
         import phonenumbers
-    except ImportError:  # pragma: no cover - depends on the optional extra
+    except ImportError:
         raise InvalidPhoneNumber(
-            "Reading national phone formats needs the 'phonenumbers' package."
+            f"{mask_written(value)} is in a national format (WHATSAPP_LOGIN_DEFAULT_REGION="
+            f"{region!r}), and reading it needs the 'phonenumbers' package: "
+            'pip install "django-whatsapp-login[phonenumbers]".'
         ) from None
     try:
         parsed = phonenumbers.parse(value, region.upper())
     except phonenumbers.NumberParseException:
-        raise InvalidPhoneNumber(f"Not a phone number: {mask_phone(value)}") from None
+        raise InvalidPhoneNumber(
+            f"Not a phone number in region {region.upper()}: {mask_written(value)}"
+        ) from None
     if not phonenumbers.is_possible_number(parsed):
-        raise InvalidPhoneNumber(f"Not a possible phone number: {mask_phone(value)}")
+        raise InvalidPhoneNumber(
+            f"Not a possible phone number in region {region.upper()}: {mask_written(value)}"
+        )
     result = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    if not _E164_DIGITS.fullmatch(result[1:]):
-        raise InvalidPhoneNumber(f"Not a phone number: {mask_phone(value)}")
+    if not _E164_DIGITS.fullmatch(result[1:]) or country_code(result[1:]) is None:
+        raise InvalidPhoneNumber(f"Not a phone number: {mask_written(value)}")
     return result
 
 
@@ -146,6 +200,29 @@ def chat_id_to_lid(chat_id: object) -> str | None:
 
 def is_lid(chat_id: object) -> bool:
     return isinstance(chat_id, str) and chat_id.endswith("@lid")
+
+
+def mask_written(value: object) -> str:
+    """A phone as it was written, digits hidden but its shape kept.
+
+    ``"8 (912) 000-11-22"`` -> ``"8 (91•) •••-••-22"``: the first three and the last two
+    digits stay, every separator stays. Used where the written form matters (an error,
+    the phone audit), so that a stored ``"+7 912 ..."`` and its E.164 form look different
+    while neither is printed in full.
+    """
+    text = str(value or "")
+    total = sum(ch.isdigit() for ch in text)
+    if total < 7:
+        return "•" * len(text) if text else "•••"
+    seen = 0
+    out = []
+    for ch in text:
+        if ch.isdigit():
+            seen += 1
+            out.append(ch if seen <= 3 or seen > total - 2 else "•")
+        else:
+            out.append(ch)
+    return "".join(out).strip()
 
 
 def mask_phone(value: object) -> str:

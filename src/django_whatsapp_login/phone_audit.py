@@ -7,13 +7,19 @@ those rows without changing anything::
 
     from django_whatsapp_login.phone_audit import audit_phones
 
-    report = audit_phones()                      # the user model, WHATSAPP_LOGIN_PHONE_FIELD
+    report = audit_phones()       # whoever the configured resolver can log in
     report = audit_phones(Tenant.objects.all(), field="phone")   # any model and field
     print(report.reachable, "of", report.total)
-    for issue in report.unusable: print(issue.pk, issue.masked, issue.problem)
+    for issue in report.unusable: print(issue.pk, issue.masked, issue.problem, issue.change)
 
-Phones in the report are always masked (``+996•••999``); rows are identified by primary
-key, so a command that fixes them can load them again.
+Without arguments it asks the configured resolver: the default one's users are read from
+``WHATSAPP_LOGIN_PHONE_FIELD``; a custom resolver must list its users with a
+``reachable_users`` hook (see :func:`~django_whatsapp_login.resolvers.with_reachable_users`),
+otherwise :class:`CannotCount` is raised: the field says nothing about who a custom resolver
+finds.
+
+Phones in the report are always masked; rows are identified by primary key, so a command
+that fixes them can load them again.
 """
 
 from __future__ import annotations
@@ -27,11 +33,23 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, QuerySet
 
-from .conf import app_settings
+from .conf import DEFAULT_RESOLVER, app_settings
 from .exceptions import WhatsAppLoginImproperlyConfigured
-from .phone import InvalidPhoneNumber, mask_phone, normalize_phone
+from .phone import InvalidPhoneNumber, mask_phone, mask_written, normalize_phone
 
-__all__ = ["PhoneAudit", "PhoneIssue", "SharedPhone", "audit_phones"]
+__all__ = [
+    "CannotCount",
+    "PhoneAudit",
+    "PhoneIssue",
+    "SharedPhone",
+    "audit_phones",
+    "describe_change",
+]
+
+
+class CannotCount(WhatsAppLoginImproperlyConfigured):
+    """The configured resolver is custom and has no ``reachable_users`` hook."""
+
 
 #: ``PhoneIssue.problem`` values.
 NOT_A_PHONE = "not_a_phone"  # normalize_phone() refuses it: nobody can log in with it
@@ -43,9 +61,11 @@ class PhoneIssue:
     """A row whose stored phone cannot be used as it is."""
 
     pk: Any
-    masked: str
+    masked: str  # the stored value, digits hidden, its separators kept (mask_written)
     problem: str  # NOT_A_PHONE or NOT_E164
     normalized_masked: str = ""  # for NOT_E164: the E.164 form it should be stored as
+    change: str = ""  # for NOT_E164: what turns one into the other, in words
+    reason: str = ""  # for NOT_A_PHONE: why normalize_phone() refuses it
 
 
 @dataclass(frozen=True)
@@ -67,7 +87,7 @@ class PhoneAudit:
     """
 
     model: str
-    field: str
+    field: str  # "" when the resolver's reachable_users hook was asked
     total: int = 0
     empty: int = 0
     reachable: int = 0
@@ -98,19 +118,56 @@ def _has_field(model: type[Model], name: str) -> bool:
     return True
 
 
+def describe_change(value: str, e164: str) -> str:
+    """What turns the stored ``value`` into ``e164``, without printing either.
+
+    ``"+7 912 000 11 22"`` -> ``"remove the spaces and punctuation"``;
+    ``"8 (912) 000-11-22"`` -> ``"replace the national prefix 8 with +7"``.
+    """
+    digits = "".join(ch for ch in value if ch.isdigit())
+    target = e164[1:]
+    text = value.strip()
+    if digits == target:
+        return (
+            "write + instead of 00"
+            if text.startswith("00")
+            else (
+                "remove the spaces and punctuation"
+                if text.startswith("+")
+                else "add the + in front"
+            )
+        )
+    if digits.startswith("00") and digits[2:] == target:
+        return "write + instead of 00 and remove the spaces and punctuation"
+    if digits and digits[0] in "08" and target.endswith(digits[1:]):
+        code = target[: len(target) - len(digits) + 1]
+        return f"replace the national prefix {digits[0]} with +{code}"
+    if target.endswith(digits):
+        return f"add the country code +{target[: len(target) - len(digits)]}"
+    return "rewrite it in E.164"
+
+
 def audit_phones(
     queryset: QuerySet[Any] | None = None,
     *,
     field: str | None = None,
     chunk_size: int = 2000,
 ) -> PhoneAudit:
-    """Classify the phone stored in ``field`` on every row of ``queryset``.
+    """Classify the phone of every user the resolver can find, or of ``queryset.field``.
 
-    Defaults: all users of the user model and ``WHATSAPP_LOGIN_PHONE_FIELD``. Reads the rows
-    in chunks with ``values_list`` (no model instances); keeps one entry per distinct number
-    in memory to find shared ones. Raises :class:`WhatsAppLoginImproperlyConfigured` when the
-    model has no such field. Read-only.
+    Without ``queryset`` and ``field`` the configured resolver is asked: for the default
+    resolver, all users of the user model and ``WHATSAPP_LOGIN_PHONE_FIELD``; for a custom
+    one, its ``reachable_users()`` hook, or :class:`CannotCount` without one. With either
+    argument, the phone stored in ``field`` (default ``WHATSAPP_LOGIN_PHONE_FIELD``) on every
+    row of ``queryset`` (default: all users). National formats are read with
+    ``WHATSAPP_LOGIN_DEFAULT_REGION``.
+
+    Reads the rows in chunks with ``values_list`` (no model instances); keeps one entry per
+    distinct number in memory to find shared ones. Raises
+    :class:`WhatsAppLoginImproperlyConfigured` when the model has no such field. Read-only.
     """
+    if queryset is None and field is None and app_settings.USER_RESOLVER != DEFAULT_RESOLVER:
+        return _audit_resolver()
     if queryset is None:
         queryset = get_user_model()._default_manager.all()
     field = field or app_settings.PHONE_FIELD
@@ -123,31 +180,62 @@ def audit_phones(
     rows: Iterable[tuple[Any, ...]] = (
         queryset.order_by("pk").values_list(*columns).iterator(chunk_size=chunk_size)
     )
+    return _classify(
+        model._meta.label,
+        field,
+        ((row[0], row[1], bool(row[2]) if len(row) > 2 else True) for row in rows),
+    )
 
-    report = PhoneAudit(model=model._meta.label, field=field)
+
+def _audit_resolver() -> PhoneAudit:
+    from .resolvers import get_reachable_users
+
+    hook = get_reachable_users()
+    if hook is None:
+        raise CannotCount(
+            f"The resolver {app_settings.USER_RESOLVER} has no reachable_users hook, so who "
+            "can log in cannot be counted (WHATSAPP_LOGIN_PHONE_FIELD is not what it reads)."
+        )
+    label = app_settings.USER_RESOLVER
+    return _classify(
+        label,
+        "",
+        (
+            (getattr(user, "pk", None), phone, bool(getattr(user, "is_active", True)))
+            for user, phone in hook()
+        ),
+    )
+
+
+def _classify(model: str, field: str, rows: Iterable[tuple[Any, Any, bool]]) -> PhoneAudit:
+    unusable: list[PhoneIssue] = []
+    shared: list[SharedPhone] = []
     by_phone: dict[str, list[tuple[Any, bool, bool]]] = {}  # e164 -> [(pk, exact, active)]
     total = empty = 0
-    for row in rows:
+    for pk, value, active in rows:
         total += 1
-        pk, value = row[0], row[1]
-        active = bool(row[2]) if len(row) > 2 else True
         if value is None or str(value).strip() == "":
             empty += 1
             continue
+        text = str(value)
         try:
-            e164 = normalize_phone(str(value))
-        except InvalidPhoneNumber:
-            report.unusable.append(PhoneIssue(pk, mask_phone(value), NOT_A_PHONE))
+            e164 = normalize_phone(text)
+        except InvalidPhoneNumber as err:
+            unusable.append(PhoneIssue(pk, mask_written(text), NOT_A_PHONE, reason=str(err)))
             continue
-        exact = str(value) == e164
+        exact = text == e164
         if not exact:
-            report.unusable.append(PhoneIssue(pk, mask_phone(value), NOT_E164, mask_phone(e164)))
+            unusable.append(
+                PhoneIssue(
+                    pk, mask_written(text), NOT_E164, mask_phone(e164), describe_change(text, e164)
+                )
+            )
         by_phone.setdefault(e164, []).append((pk, exact, active))
 
     reachable = inactive = 0
     for e164, owners in by_phone.items():
         if len(owners) > 1:
-            report.shared.append(SharedPhone(mask_phone(e164), tuple(pk for pk, _, _ in owners)))
+            shared.append(SharedPhone(mask_phone(e164), tuple(pk for pk, _, _ in owners)))
             continue
         _pk, exact, active = owners[0]
         if exact and active:
@@ -155,12 +243,12 @@ def audit_phones(
         elif exact:
             inactive += 1
     return PhoneAudit(
-        model=report.model,
+        model=model,
         field=field,
         total=total,
         empty=empty,
         reachable=reachable,
         inactive=inactive,
-        unusable=report.unusable,
-        shared=report.shared,
+        unusable=unusable,
+        shared=shared,
     )

@@ -3,8 +3,9 @@
 A limit string is a comma-separated list of rules ``<amount>/<period>/<key>``:
 ``"20/m/ip,5/m/session"``. The period is a unit (``s``, ``m``, ``h``, ``d``) optionally
 preceded by a multiplier (``5m`` is five minutes). The key says what is counted: ``ip``
-(the client address, see ``WHATSAPP_LOGIN_TRUSTED_PROXY_COUNT``), ``session``, ``attempt``
-or ``phone``. An empty string disables the limit.
+(the client address, see ``WHATSAPP_LOGIN_TRUSTED_PROXY_COUNT``; IPv6 addresses are
+counted per /64 network, see :func:`ip_key`), ``session``, ``attempt`` or ``phone``. An
+empty string disables the limit.
 
 Counters live in the default cache, so limits hold across processes only with a shared
 cache (Redis, Memcached, the database cache); ``check --deploy`` warns about per-process
@@ -69,12 +70,34 @@ def _cache_key(action: str, rule: Rule, value: str, window: int) -> str:
     return f"whatsapp_login:rl:{action}:{rule.key}:{rule.period}:{digest}:{window}"
 
 
+def ip_key(address: str | None) -> str | None:
+    """What the ``ip`` key counts for ``address``: an IPv4 address, or an IPv6 /64.
+
+    One IPv6 subscriber gets a whole /64 (often a /56 or /48), and picks any address in it
+    at will, so counting single IPv6 addresses would give one client 2**64 quotas. An IPv4
+    address mapped into IPv6 (``::ffff:203.0.113.5``) counts as the IPv4 address.
+    """
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 def _windows(
     action: str, spec: str, keys: Mapping[str, str | None], now: float
 ) -> Iterator[tuple[Rule, str, int]]:
     """(rule, cache key, window number) for each rule of ``spec`` whose key has a value."""
     for rule in parse(spec):
         value = keys.get(rule.key)
+        if rule.key == "ip":
+            value = ip_key(value)
         if value:
             window = int(now // rule.period)
             yield rule, _cache_key(action, rule, value, window), window

@@ -3,7 +3,8 @@
 The original system's "number not registered" came from phones stored in other formats
 (``0557 903 999``, ``+996 557 903-999``) and numbers shared by several accounts. This
 reports both, masked, with the row's primary key. Exit status 1 when anything is wrong,
-so it can gate a deploy.
+so it can gate a deploy. Without --model/--field it asks the configured resolver who can
+log in (its ``reachable_users`` hook); ``whatsapp_login_normalize_phones`` fixes the formats.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_whatsapp_login.exceptions import WhatsAppLoginImproperlyConfigured
-from django_whatsapp_login.phone_audit import NOT_A_PHONE, audit_phones
+from django_whatsapp_login.phone_audit import NOT_A_PHONE, CannotCount, audit_phones
 
 
 class Command(BaseCommand):
@@ -40,21 +41,34 @@ class Command(BaseCommand):
                 raise CommandError(f"Unknown model {options['model']!r}: {err}") from err
         try:
             report = audit_phones(queryset, field=options["field"])
+        except CannotCount as err:
+            raise CommandError(
+                f"{err} Give the resolver a reachable_users hook (docs/resolvers.md), or "
+                "audit the model it reads with --model APP_LABEL.MODEL --field NAME."
+            ) from err
         except WhatsAppLoginImproperlyConfigured as err:
             raise CommandError(str(err)) from err
 
         if options["json"]:
             self.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
         else:
+            source = (
+                f"{report.model}.{report.field}"
+                if report.field
+                else (f"{report.model} (reachable_users)")
+            )
             self.stdout.write(
-                f"{report.model}.{report.field}: {report.total} row(s), {report.reachable} can "
+                f"{source}: {report.total} row(s), {report.reachable} can "
                 f"log in, {report.inactive} inactive, {report.empty} without a phone."
             )
             for issue in report.unusable:
                 if issue.problem == NOT_A_PHONE:
-                    why = "not an international phone number"
+                    why = f"not a phone number it can read ({issue.reason})"
                 else:
-                    why = f"not stored in E.164; store it as {issue.normalized_masked}"
+                    why = (
+                        f"not stored in E.164; store it as {issue.normalized_masked} "
+                        f"({issue.change})"
+                    )
                 self.stdout.write(f"  pk={issue.pk}: {issue.masked}: {why}")
             for shared in report.shared:
                 pks = ", ".join(str(pk) for pk in shared.pks)
@@ -63,7 +77,8 @@ class Command(BaseCommand):
                 )
             if report.unusable or report.shared:
                 self.stdout.write(
-                    "Fix: store each phone once, in E.164 (normalize_phone() gives the form)."
+                    "Fix: store each phone once, in E.164 (normalize_phone() gives the form; "
+                    "manage.py whatsapp_login_normalize_phones rewrites a field)."
                 )
             else:
                 self.stdout.write(self.style.SUCCESS("Every stored phone can be used."))

@@ -20,6 +20,7 @@ from django.db import close_old_connections
 
 from django_whatsapp_login import webhooks
 from django_whatsapp_login.client import GreenAPIClient, GreenAPIError
+from django_whatsapp_login.conf import app_settings
 from django_whatsapp_login.exceptions import WhatsAppLoginImproperlyConfigured
 
 logger = logging.getLogger("django_whatsapp_login")
@@ -59,6 +60,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         self._stop = threading.Event()
         limit = 1 if options["once"] else max(0, options["max_iterations"])
+        problem = GreenAPIClient.url_problem(app_settings.GREEN_API_URL)
+        if problem:
+            # Every receiveNotification carries the API token in its URL, every 20 seconds.
+            raise CommandError(f"Refusing to poll: WHATSAPP_LOGIN_GREEN_API_URL {problem}.")
         try:
             client = GreenAPIClient.from_settings()
         except WhatsAppLoginImproperlyConfigured as err:
