@@ -52,6 +52,16 @@ TEMPLATES = [
     }
 ]
 DATABASES = {"default": env.db("DATABASE_URL")}
+# The local-memory cache unless a figure serves the site with Redis (the production shape);
+# a prefix per run keeps its keys apart from anything else in that Redis database.
+if env("BENCH_REDIS_URL", default=""):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env("BENCH_REDIS_URL"),
+            "KEY_PREFIX": env("BENCH_CACHE_PREFIX", default="wl_bench"),
+        }
+    }
 DATABASES["default"]["CONN_MAX_AGE"] = 60  # what a production deployment does
 AUTH_USER_MODEL = "benchsite.User"
 AUTHENTICATION_BACKENDS = [
