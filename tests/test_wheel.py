@@ -60,6 +60,8 @@ WHATSAPP_LOGIN_USER_RESOLVER = "resolver.find"
 WHATSAPP_LOGIN_BUSINESS_PHONE = "+996 555 000 001"
 WHATSAPP_LOGIN_WEBHOOK_TOKEN = "wheel-check-token-0123456789abcdefghijkl"
 ROOT_URLCONF = "urls"
+# As the README says: without it a login ends on /accounts/profile/ (check W010).
+LOGIN_REDIRECT_URL = "/w/"
 USE_TZ = True
 LANGUAGE_CODE = "ru"
 STATIC_URL = "/static/"
