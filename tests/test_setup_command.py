@@ -50,7 +50,7 @@ def test_only_the_differences_are_sent(fake_greenapi):
 
 def test_lid_mode_is_turned_off_in_its_own_type(fake_greenapi):
     fake_greenapi.settings["enableLidMode"] = True
-    setup("--webhook-url", WEBHOOK_URL)
+    setup("--webhook-url", WEBHOOK_URL, "--lid-mode", "off")
     assert fake_greenapi.calls("setSettings")[0][2]["enableLidMode"] is False
     assert fake_greenapi.settings["enableLidMode"] is False
 

@@ -34,6 +34,7 @@ from .client import (
 from .conf import DEFAULT_RESOLVER, app_settings
 from .exceptions import WhatsAppLoginImproperlyConfigured
 from .phone import InvalidPhoneNumber, mask_phone, normalize_phone, phone_digits
+from .phone_audit import IdentityCoverage
 
 PASS, FAIL, WARN, SKIP = "pass", "fail", "warn", "skip"
 CONSOLE = "https://console.green-api.com"
@@ -440,22 +441,62 @@ class Doctor:
                 "'Receive webhooks on incoming messages' in the console",
             )
 
+    def lid_coverage(self) -> tuple[IdentityCoverage | None, str]:
+        """How many users who can log in have a known LID; ``(None, why)`` if uncountable."""
+        from django.db import DatabaseError
+
+        from .phone_audit import identity_coverage
+
+        try:
+            return identity_coverage(), ""
+        except WhatsAppLoginImproperlyConfigured as err:
+            return None, str(err)
+        except DatabaseError as err:
+            return None, f"the database cannot be read ({type(err).__name__})"
+
     def check_lid(self, remote: InstanceSettings) -> None:
         title = "LID mode"
-        if remote.enable_lid_mode:
+        coverage, why = self.lid_coverage()
+        if coverage is None:
+            known = f"how many users have a known LID cannot be counted: {why}"
+        else:
+            known = (
+                f"{coverage.reachable_with_lid} of {coverage.reachable} users who can log in "
+                "have a known LID"
+            )
+        lookup = (
+            "run manage.py whatsapp_login_lookup_lids (it asks Green API for the LID of every "
+            "user who can log in and stores it)"
+        )
+        if not remote.enable_lid_mode:
+            state = "off" if remote.enable_lid_mode is False else "not reported by this instance"
+            self.add("lid_mode", title, PASS, f"enableLidMode is {state}; {known}")
+            return
+        senders = (
+            "enableLidMode is on: senders arrive as @lid ids that carry no phone number, so "
+            "only users whose LID is known are recognised at once"
+        )
+        if coverage is not None and coverage.complete:
+            self.add("lid_mode", title, PASS, f"enableLidMode is on; {known}")
+        elif coverage is not None and coverage.reachable_with_lid == 0:
             self.add(
                 "lid_mode",
                 title,
                 FAIL,
-                "enableLidMode is on: senders arrive as @lid ids that carry no phone number, and "
-                "every such login is refused (fail closed)",
-                "run manage.py whatsapp_login_setup (it turns enableLidMode off), or switch off "
-                "'Use chat IDs' in the console",
+                f"{senders}, and none is: {known}",
+                lookup + ", or turn LID mode off: manage.py whatsapp_login_setup --webhook-url "
+                "<url> --lid-mode off",
             )
-        elif remote.enable_lid_mode is None:
-            self.add("lid_mode", title, PASS, "enableLidMode is not reported by this instance")
         else:
-            self.add("lid_mode", title, PASS, "enableLidMode is off")
+            missing = f" ({coverage.missing} without)" if coverage is not None else ""
+            self.add(
+                "lid_mode",
+                title,
+                WARN,
+                f"{senders}: {known}{missing}; the others must link WhatsApp on the link "
+                "page or confirm their phone number on the login page",
+                lookup,
+            )
 
     def check_quota(self) -> None:
         title = "Quota"

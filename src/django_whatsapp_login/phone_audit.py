@@ -39,11 +39,15 @@ from .phone import InvalidPhoneNumber, mask_phone, mask_written, normalize_phone
 
 __all__ = [
     "CannotCount",
+    "IdentityCoverage",
     "PhoneAudit",
     "PhoneIssue",
+    "ReachableUser",
     "SharedPhone",
     "audit_phones",
     "describe_change",
+    "identity_coverage",
+    "reachable_users",
 ]
 
 
@@ -251,4 +255,134 @@ def _classify(model: str, field: str, rows: Iterable[tuple[Any, Any, bool]]) -> 
         inactive=inactive,
         unusable=unusable,
         shared=shared,
+    )
+
+
+# --- who can log in, and which of them WhatsApp knows by a LID ------------------------------
+
+
+@dataclass(frozen=True)
+class ReachableUser:
+    """A user the resolver can log in, and the E.164 phone it finds them by."""
+
+    pk: Any
+    phone: str
+
+
+def reachable_users(chunk_size: int = 2000) -> list[ReachableUser]:
+    """The users the resolver can log in, ordered by primary key.
+
+    The one place that enumerates them (the LID lookup command, the doctor's LID coverage
+    and the audit's identity counts use it), from the same source as :func:`audit_phones`:
+    the default resolver's ``WHATSAPP_LOGIN_PHONE_FIELD``, or a custom resolver's
+    ``reachable_users`` hook (:class:`CannotCount` without one). A user counts when their
+    phone is stored exactly in E.164, on no other user, and they are active. Raises
+    :class:`WhatsAppLoginImproperlyConfigured` when the user model has no such field.
+    Read-only.
+    """
+    rows: Iterable[tuple[Any, Any, bool]]
+    if app_settings.USER_RESOLVER != DEFAULT_RESOLVER:
+        from .resolvers import get_reachable_users
+
+        hook = get_reachable_users()
+        if hook is None:
+            raise CannotCount(
+                f"The resolver {app_settings.USER_RESOLVER} has no reachable_users hook, so "
+                "the users who can log in cannot be listed."
+            )
+        rows = (
+            (getattr(user, "pk", None), phone, bool(getattr(user, "is_active", True)))
+            for user, phone in hook()
+        )
+    else:
+        model = get_user_model()
+        field = app_settings.PHONE_FIELD
+        if not _has_field(model, field):
+            raise WhatsAppLoginImproperlyConfigured(
+                f"{model._meta.label} has no field {field!r} (WHATSAPP_LOGIN_PHONE_FIELD), so "
+                "the users who can log in cannot be listed."
+            )
+        columns = ["pk", field] + (["is_active"] if _has_field(model, "is_active") else [])
+        rows = (
+            (row[0], row[1], bool(row[2]) if len(row) > 2 else True)
+            for row in model._default_manager.order_by("pk")
+            .values_list(*columns)
+            .iterator(chunk_size=chunk_size)
+        )
+    owners: dict[str, list[tuple[Any, bool]]] = {}  # e164 -> [(pk, exact and active)]
+    for pk, raw, active in rows:
+        value = "" if raw is None else str(raw)
+        if not value.strip():
+            continue
+        try:
+            e164 = normalize_phone(value)
+        except InvalidPhoneNumber:
+            continue
+        owners.setdefault(e164, []).append((pk, value == e164 and active))
+    found = [
+        ReachableUser(entries[0][0], e164)
+        for e164, entries in owners.items()
+        if len(entries) == 1 and entries[0][1] and entries[0][0] is not None
+    ]
+    found.sort(key=lambda user: str(user.pk) if not isinstance(user.pk, int) else f"{user.pk:020d}")
+    return found
+
+
+@dataclass(frozen=True)
+class IdentityCoverage:
+    """How many users WhatsApp can name by a LID (see :func:`identity_coverage`).
+
+    ``reachable`` users the resolver can log in, ``reachable_with_lid`` of them with a known
+    LID; across all users, ``with_lid`` have at least one LID identity and ``with_phone`` a
+    phone identity.
+    """
+
+    reachable: int
+    reachable_with_lid: int
+    with_lid: int
+    with_phone: int
+
+    @property
+    def complete(self) -> bool:
+        """Every reachable user has a known LID."""
+        return self.reachable_with_lid >= self.reachable
+
+    @property
+    def missing(self) -> int:
+        return self.reachable - self.reachable_with_lid
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "complete": self.complete, "missing": self.missing}
+
+
+def users_with_lid() -> set[Any]:
+    """Primary keys of the users with at least one LID identity."""
+    from .models import IdentityKind, WhatsAppIdentity
+
+    return set(
+        WhatsAppIdentity.objects.filter(kind=IdentityKind.LID)
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+
+
+def identity_coverage(users: Iterable[ReachableUser] | None = None) -> IdentityCoverage:
+    """Count the WhatsApp identities: how many reachable users have a known LID, and how
+    many users have a LID or a phone identity at all. ``users`` defaults to
+    :func:`reachable_users`. Read-only."""
+    from .models import IdentityKind, WhatsAppIdentity
+
+    reachable = list(reachable_users() if users is None else users)
+    with_lid = users_with_lid()
+    with_phone = (
+        WhatsAppIdentity.objects.filter(kind=IdentityKind.PHONE)
+        .values_list("user_id", flat=True)
+        .distinct()
+        .count()
+    )
+    return IdentityCoverage(
+        reachable=len(reachable),
+        reachable_with_lid=sum(1 for user in reachable if user.pk in with_lid),
+        with_lid=len(with_lid),
+        with_phone=with_phone,
     )

@@ -16,7 +16,12 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_whatsapp_login.exceptions import WhatsAppLoginImproperlyConfigured
-from django_whatsapp_login.phone_audit import NOT_A_PHONE, CannotCount, audit_phones
+from django_whatsapp_login.phone_audit import (
+    NOT_A_PHONE,
+    CannotCount,
+    audit_phones,
+    identity_coverage,
+)
 
 
 class Command(BaseCommand):
@@ -48,9 +53,14 @@ class Command(BaseCommand):
             ) from err
         except WhatsAppLoginImproperlyConfigured as err:
             raise CommandError(str(err)) from err
+        # WhatsApp identities belong to users: counted for the resolver's own users only.
+        coverage = None if options["model"] or options["field"] else identity_coverage()
 
         if options["json"]:
-            self.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+            data = report.to_dict()
+            if coverage is not None:
+                data["identities"] = coverage.to_dict()
+            self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2))
         else:
             source = (
                 f"{report.model}.{report.field}"
@@ -74,6 +84,12 @@ class Command(BaseCommand):
                 pks = ", ".join(str(pk) for pk in shared.pks)
                 self.stdout.write(
                     f"  {shared.masked} is shared by pk={pks}: none of them can log in"
+                )
+            if coverage is not None:
+                self.stdout.write(
+                    f"WhatsApp identities: {coverage.with_lid} user(s) with a LID "
+                    f"({coverage.reachable_with_lid} of the {coverage.reachable} who can log "
+                    f"in), {coverage.with_phone} with a phone identity."
                 )
             if report.unusable or report.shared:
                 self.stdout.write(

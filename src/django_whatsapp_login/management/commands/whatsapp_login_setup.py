@@ -19,12 +19,18 @@ SECRET_KEYS = frozenset({"webhookUrlToken"})
 
 
 def desired_settings(
-    current: InstanceSettings, webhook_url: str, token: str, *, poll: bool = False
+    current: InstanceSettings,
+    webhook_url: str,
+    token: str,
+    *,
+    poll: bool = False,
+    lid_mode: bool | None = None,
 ) -> dict[str, Any]:
-    """What this app needs: incoming messages only, to our URL with our token, no LIDs.
+    """What this app needs: incoming messages only, to our URL with our token.
 
-    ``enableLidMode`` is only sent when the instance reports it, in the type it reports
-    (some instances use "yes"/"no", others booleans).
+    ``enableLidMode`` is left as it is unless ``lid_mode`` says on or off; it is only sent
+    when the instance reports it, in the type it reports (some instances use "yes"/"no",
+    others booleans).
     """
     wanted: dict[str, Any] = {
         "webhookUrl": "" if poll else webhook_url,
@@ -35,8 +41,11 @@ def desired_settings(
     }
     if not poll:
         wanted["webhookUrlToken"] = token
-    if "enableLidMode" in current.raw:
-        wanted["enableLidMode"] = False if isinstance(current.raw["enableLidMode"], bool) else "no"
+    if lid_mode is not None and "enableLidMode" in current.raw:
+        if isinstance(current.raw["enableLidMode"], bool):
+            wanted["enableLidMode"] = lid_mode
+        else:
+            wanted["enableLidMode"] = "yes" if lid_mode else "no"
     return wanted
 
 
@@ -62,7 +71,8 @@ def show(key: str, value: Any) -> str:
 class Command(BaseCommand):
     help = (
         "Configure the Green API instance: webhook URL and token, incoming webhooks on, "
-        "outgoing webhooks off, enableLidMode off. Changes only what differs."
+        "outgoing webhooks off; enableLidMode on or off with --lid-mode (left as it is by "
+        "default). Changes only what differs."
     )
     requires_system_checks: list[str] = []
 
@@ -77,11 +87,18 @@ class Command(BaseCommand):
             action="store_true",
             help="Set the instance up for whatsapp_login_poll instead (empty webhook URL).",
         )
+        parser.add_argument(
+            "--lid-mode",
+            choices=["on", "off"],
+            help="Turn enableLidMode ('Use chat IDs') on or off. Default: leave it as it is. "
+            "Before turning it on, store the users' LIDs with whatsapp_login_lookup_lids.",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Show the change only.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         url = (options["webhook_url"] or "").strip()
         poll = options["poll"]
+        lid_mode = None if options["lid_mode"] is None else options["lid_mode"] == "on"
         token = ""
         if not poll:
             problem = webhook_url_problem(url)
@@ -96,15 +113,31 @@ class Command(BaseCommand):
             token = tokens[0]
         try:
             with GreenAPIClient.from_settings() as client:
-                self._setup(client, url, token, poll=poll, dry_run=options["dry_run"])
+                self._setup(
+                    client, url, token, poll=poll, lid_mode=lid_mode, dry_run=options["dry_run"]
+                )
         except (GreenAPIError, WhatsAppLoginImproperlyConfigured) as err:
             raise CommandError(str(err)) from None
 
     def _setup(
-        self, client: GreenAPIClient, url: str, token: str, *, poll: bool, dry_run: bool
+        self,
+        client: GreenAPIClient,
+        url: str,
+        token: str,
+        *,
+        poll: bool,
+        lid_mode: bool | None,
+        dry_run: bool,
     ) -> None:
         current = client.get_settings()
-        wanted = desired_settings(current, url, token, poll=poll)
+        if lid_mode is not None and "enableLidMode" not in current.raw:
+            raise CommandError(
+                "--lid-mode: this instance does not report enableLidMode, so its type is "
+                "unknown; switch 'Use chat IDs' in the Green API console instead."
+            )
+        if lid_mode:
+            self._warn_lid_coverage()
+        wanted = desired_settings(current, url, token, poll=poll, lid_mode=lid_mode)
         changes = differences(current.raw, wanted)
         if not changes:
             self.stdout.write(
@@ -137,3 +170,26 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(self.style.SUCCESS("Read back: every setting is applied."))
+
+    def _warn_lid_coverage(self) -> None:
+        """Before LID mode goes on: say how many users would not be recognised at once."""
+        from django.db import DatabaseError
+
+        from django_whatsapp_login.phone_audit import identity_coverage
+
+        try:
+            coverage = identity_coverage()
+        except (WhatsAppLoginImproperlyConfigured, DatabaseError) as err:
+            self.stdout.write(self.style.WARNING(f"Cannot count the users with a known LID: {err}"))
+            return
+        if coverage.complete:
+            self.stdout.write(f"All {coverage.reachable} users who can log in have a known LID.")
+            return
+        self.stdout.write(
+            self.style.WARNING(
+                f"Only {coverage.reachable_with_lid} of {coverage.reachable} users who can log "
+                "in have a known LID. In LID mode the others are not recognised at once (they "
+                "must link WhatsApp or confirm their phone number): run manage.py "
+                "whatsapp_login_lookup_lids first."
+            )
+        )
