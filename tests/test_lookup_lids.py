@@ -253,3 +253,25 @@ def test_throughput_200_users(fake_greenapi, make_user, monkeypatch, capsys):
             f"{baseline:.1f} users/s without it (baseline); ratio {spaced / baseline:.3f}"
         )
     assert spaced <= 10.3
+
+
+def test_a_custom_resolver_is_walked_through_its_hook(fake_greenapi, make_user, settings):
+    """The lookup asks the resolver who can log in, not WHATSAPP_LOGIN_PHONE_FIELD."""
+    settings.WHATSAPP_LOGIN_USER_RESOLVER = "tests.test_reachable_users.first_name_resolver"
+    make_user(phone="+996555000101")  # the field: not the resolver's
+    tenant = make_user(phone="", first_name="+996555000201")
+    fake_greenapi.lids["996555000201"] = "100000000000201@lid"
+    code, _out, err = lookup()
+    assert code == 0, err
+    assert [body["chatId"] for _, _, body in fake_greenapi.calls("checkWhatsapp")] == [
+        "996555000201@c.us"
+    ]
+    assert lid_of(tenant) == [("100000000000201@lid", "lookup")]
+
+
+def test_a_custom_resolver_without_a_hook_cannot_start(fake_greenapi, make_user, settings):
+    settings.WHATSAPP_LOGIN_USER_RESOLVER = "tests.test_reachable_users.plain_resolver"
+    make_user(phone="+996555000101")
+    code, _out, err = lookup()
+    assert code == 2 and "no reachable_users hook" in err
+    assert fake_greenapi.requests == []

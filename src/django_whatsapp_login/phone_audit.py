@@ -324,7 +324,7 @@ def reachable_users(chunk_size: int = 2000) -> list[ReachableUser]:
         for e164, entries in owners.items()
         if len(entries) == 1 and entries[0][1] and entries[0][0] is not None
     ]
-    found.sort(key=lambda user: str(user.pk) if not isinstance(user.pk, int) else f"{user.pk:020d}")
+    found.sort(key=lambda user: user.pk)
     return found
 
 
