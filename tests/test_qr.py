@@ -11,7 +11,6 @@ from django_whatsapp_login import attempts
 from django_whatsapp_login.qr import MASK, qr_svg
 
 
-
 def test_svg_is_inline_and_self_contained():
     svg = qr_svg("https://wa.me/996555000001?text=AMT%20LOGIN%20AAAA", title="<scan>")
     assert svg.startswith("<svg") and "viewBox" in svg
