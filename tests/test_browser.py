@@ -1,4 +1,4 @@
-"""The browser side: login page, start, status, complete (SECURITY.md T2, T4, T5, T12).
+"""The browser side: login page, start, status, complete (docs/threat-model.md T2, T4, T5, T12).
 
 Every endpoint finds the attempt through the session that created it; these tests
 check the status codes, the JSON bodies, the LoginAttempt rows and the session.

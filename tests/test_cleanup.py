@@ -74,6 +74,8 @@ def test_retention_settings_and_options(webhook, make_user):
     [
         ("--messages-older-than", "24"),  # inside Green API's retry window
         ("--attempts-older-than", "0.1"),  # could still be live
+        ("--attempts-older-than", "0"),  # 0 is a retention, not "use the default"
+        ("--messages-older-than", "0"),
         ("--attempts-older-than", "-1"),
         ("--attempts-older-than", "soon"),
     ],
@@ -85,6 +87,76 @@ def test_unsafe_or_bad_retention_is_refused(webhook, make_user, args):
     with pytest.raises(CommandError):
         run(*args)
     assert LoginAttempt.objects.count() == 1 and ProcessedMessage.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--attempts-older-than", "0"), "--attempts-older-than is 0 hours"),
+        (("--messages-older-than", "0"), "--messages-older-than is 0 hours"),
+        (("--messages-older-than", "24.5"), "--messages-older-than is 24.5 hours"),
+    ],
+)
+def test_the_refusal_names_the_option_and_the_minimum(args, message):
+    with pytest.raises(CommandError) as refused:
+        run(*args)
+    assert message in str(refused.value)
+    assert "at least" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("WHATSAPP_LOGIN_ATTEMPT_RETENTION", 0, "WHATSAPP_LOGIN_ATTEMPT_RETENTION is 0 hours"),
+        (
+            "WHATSAPP_LOGIN_PROCESSED_MESSAGE_RETENTION",
+            timedelta(hours=1),
+            "WHATSAPP_LOGIN_PROCESSED_MESSAGE_RETENTION is 1 hours",
+        ),
+    ],
+)
+def test_too_short_retention_settings_are_refused(
+    webhook, make_user, settings, setting, value, message
+):
+    make_rows(webhook, make_user, n=1)
+    age(LoginAttempt, 100)
+    age(ProcessedMessage, 100)
+    setattr(settings, setting, value)
+    with pytest.raises(CommandError) as refused:
+        run()
+    assert message in str(refused.value)
+    assert LoginAttempt.objects.count() == 1 and ProcessedMessage.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=False)
+def test_manage_py_exits_non_zero_with_the_error_on_stderr():
+    """The documented behaviour from a shell (cron): exit status 1, the reason on stderr."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "django",
+            "whatsapp_login_cleanup",
+            "--attempts-older-than",
+            "0",
+            "--settings",
+            "tests.settings",
+        ],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result
+    assert "--attempts-older-than is 0 hours" in result.stderr
+    assert "Deleted" not in result.stdout
 
 
 def test_batches(webhook, make_user, monkeypatch):

@@ -228,3 +228,74 @@ def test_every_url_name_is_documented():
     }
     reference = (DOCS / "endpoints.md").read_text(encoding="utf-8")
     assert names and {name for name in names if f"`{name}`" not in reference} == set()
+
+
+# --- every document the project cites exists in the repository (issue 16) ----------------
+
+_ROOT = Path(__file__).resolve().parent.parent
+_URL = re.compile(r"https?://\S+")
+_MD_NAME = re.compile(r"(?<![\w/.-])((?:\.\./|[\w-]+/)*[\w.-]*\w\.md)\b")
+_SR = re.compile(r"\bSR-(\d+)\b")
+
+
+def _cited_files() -> list[Path]:
+    files = [_ROOT / "README.md"]
+    for folder, patterns in (
+        ("docs", ("*.md",)),
+        ("src", ("*.py", "*.html", "*.txt", "*.js")),
+        ("tests", ("*.py",)),
+    ):
+        for pattern in patterns:
+            files += sorted((_ROOT / folder).rglob(pattern))
+    # This module names missing files on purpose (the check's own test).
+    this = Path(__file__).resolve()
+    return [path for path in files if "__pycache__" not in path.parts and path != this]
+
+
+#: Names that are mentioned on purpose without being in the repository.
+_NOT_FILES_OF_THE_REPOSITORY = {
+    "test-artifacts/benchmarks-quick.md",  # written by benchmarks/run.py --quick
+    "benchmarks/NOTES.md",  # a test asserting that the removed file is no longer appended
+    "q.md",  # a temporary file in tests/test_benchmarks.py
+}
+
+
+def _exists(name: str, where: Path) -> bool:
+    if name in _NOT_FILES_OF_THE_REPOSITORY:
+        return True
+    bases = (where.parent, _ROOT, _ROOT / "docs", _ROOT / "docs" / "commands")
+    return any((base / name).resolve().is_file() for base in bases)
+
+
+def test_every_referenced_markdown_file_exists():
+    """Links (``[x](flow.md)``) and mentions (``SECURITY.md``, ``docs/threat-model.md``) in the
+    docs, the README, the package and the tests name files the repository has."""
+    missing = []
+    for path in _cited_files():
+        text = _URL.sub("", path.read_text(encoding="utf-8"))
+        for name in set(_MD_NAME.findall(text)):
+            if not _exists(name, path):
+                missing.append(f"{path.relative_to(_ROOT)}: {name}")
+    assert missing == []
+
+
+def test_the_reference_check_finds_a_missing_file(tmp_path):
+    """The check above can fail: a mention of a file that is not there is reported."""
+    page = tmp_path / "page.md"
+    page.write_text("See SECURITY.md and [flow](flow.md), https://example.com/README.md.")
+    found = set(_MD_NAME.findall(_URL.sub("", page.read_text())))
+    assert found == {"SECURITY.md", "flow.md"}
+    assert not _exists("SECURITY.md", page)
+    assert _exists("flow.md", _ROOT / "docs" / "index.md")
+
+
+def test_every_cited_requirement_is_in_the_threat_model():
+    defined = set(_SR.findall((_ROOT / "docs" / "threat-model.md").read_text(encoding="utf-8")))
+    assert {str(n) for n in range(1, 34)} <= defined
+    cited = {
+        f"{path.relative_to(_ROOT)}: SR-{number}"
+        for path in _cited_files()
+        for number in _SR.findall(path.read_text(encoding="utf-8"))
+        if number not in defined
+    }
+    assert cited == set()

@@ -45,12 +45,43 @@ def test_a_shared_number_from_a_custom_resolver_rejects_the_attempt(settings, br
 
 
 def test_rate_limit_counter_expiring_between_add_and_incr(monkeypatch):
+    """The counter's key expires between ``cache.add`` and ``cache.incr`` (the window just
+    ended): the event is counted as the first of a fresh window, allowed, never an error,
+    and the fresh counter holds it, so the limit still applies to the next event."""
+    keys = {"ip": "203.0.113.5"}
+    failures = []
+
     def expired(key: str, delta: int = 1) -> int:
+        failures.append(key)
+        cache.delete(key)  # what the cache saw: the key is gone
         raise ValueError(key)
 
-    monkeypatch.setattr(cache, "incr", expired)
-    # The event is counted as the first of a fresh window: allowed, never an error.
-    assert ratelimit.hit("start", "1/m/ip", {"ip": "203.0.113.5"}) is None
+    with monkeypatch.context() as patch:  # (the suite's frozen clock stays)
+        patch.setattr(cache, "incr", expired)
+        assert ratelimit.hit("start", "1/m/ip", keys) is None
+    [key] = failures
+    assert cache.get(key) == 1  # recorded as the first event of the window
+    assert ratelimit.peek("start", "1/m/ip", keys) is not None  # the limit is reached
+    assert ratelimit.hit("start", "1/m/ip", keys) == 55  # refused until the window ends
+
+
+def test_reply_cap_counter_expiring_between_add_and_incr(monkeypatch, settings):
+    from django_whatsapp_login import replies
+
+    settings.WHATSAPP_LOGIN_REPLIES_PER_HOUR = 1
+    failures = []
+
+    def expired(key: str, delta: int = 1) -> int:
+        failures.append(key)
+        cache.delete(key)
+        raise ValueError(key)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cache, "incr", expired)
+        assert replies._under_cap("+996700123456") is True
+    [key] = failures
+    assert cache.get(key) == 1
+    assert replies._under_cap("+996700123456") is False  # the one reply of the hour is used
 
 
 def test_rate_limit_rules_describe_themselves():

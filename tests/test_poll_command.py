@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from django_whatsapp_login import webhooks
+from django_whatsapp_login import ratelimit, webhooks
 from django_whatsapp_login.management.commands import whatsapp_login_poll
-from django_whatsapp_login.models import LoginAttempt, Status
+from django_whatsapp_login.models import LoginAttempt, ProcessedMessage, Status
 
 from .conftest import incoming, start
 from .greenapi_helpers import WEBHOOK_URL, run_command
@@ -104,14 +104,34 @@ def test_survives_500_and_429_for_a_while(fake_greenapi, browser, make_user):
     assert len(fake_greenapi.calls("receiveNotification")) > 11
 
 
-def test_duplicates_are_harmless(fake_greenapi, browser, make_user):
-    make_user(phone="+996700123456")
+def test_duplicates_are_harmless(fake_greenapi, browser, make_user, monkeypatch):
+    """Green API hands the same notification over twice (its delete was lost), and the user
+    has logged in in between. The second copy is recognised as a duplicate by its message
+    id: it is not judged again (that would call it a used code, count a failure against the
+    sender and, with replies on, answer "expired")."""
+    user = make_user(phone="+996700123456")
     payload = incoming(start(browser)["message"])
     fake_greenapi.queue(payload)
     fake_greenapi.queue(payload)  # Green API delivered it twice
+    outcomes = []
+    real = webhooks.handle_payload
+
+    def handle_then_log_in(data, request=None):
+        outcome = real(data, request=request)
+        outcomes.append((outcome.action, outcome.reason))
+        if len(outcomes) == 1:
+            assert browser.post("/whatsapp/complete/").status_code == 200
+        return outcome
+
+    monkeypatch.setattr(webhooks, "handle_payload", handle_then_log_in)
     assert poll("--until-empty")[0] == 0
-    assert LoginAttempt.objects.get().status == Status.CONFIRMED
+    assert outcomes == [("confirmed", ""), ("duplicate", "")]
     assert not fake_greenapi.notifications
+    attempt = LoginAttempt.objects.get()
+    assert (attempt.status, attempt.user_id) == (Status.CONSUMED, user.pk)
+    assert ProcessedMessage.objects.count() == 1
+    # No failure was counted against the sender: one failure would exhaust "1/5m/phone".
+    assert ratelimit.peek("failed", "1/5m/phone", {"phone": "+996700123456"}) is None
 
 
 def test_empty_bodies_and_garbage_are_deleted(fake_greenapi):

@@ -1,5 +1,5 @@
-"""Authenticated webhook deliveries: every payload row of SECURITY.md §3 and the Green API
-fixture list (greenapi.md), checked on the HTTP answer *and* on the database.
+"""Authenticated webhook deliveries: every payload row of docs/threat-model.md §3 and the
+Green API fixtures in tests/payloads/, checked on the HTTP answer *and* on the database.
 
 Unless a test says otherwise, the body names the live attempt of a user who exists, so a
 check that wrongly let it through would confirm the attempt and fail the test.

@@ -134,7 +134,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             )
         )
     try:
-        ttl = app_settings.ATTEMPT_TTL
+        ttl = app_settings.CONFIGURED_ATTEMPT_TTL
     except WhatsAppLoginImproperlyConfigured as err:
         errors.append(checks.Error(str(err), id="whatsapp_login.E006"))
     else:

@@ -6,6 +6,7 @@ Every property reads ``django.conf.settings`` when it is accessed, so
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,14 @@ from django.conf import settings
 from .exceptions import WhatsAppLoginImproperlyConfigured
 
 DEFAULT_RESOLVER = "django_whatsapp_login.resolvers.default_resolver"
+MIN_ATTEMPT_TTL = 10
 MAX_ATTEMPT_TTL = 600
+MIN_TTL = timedelta(seconds=MIN_ATTEMPT_TTL)
+MAX_TTL = timedelta(seconds=MAX_ATTEMPT_TTL)
+
+logger = logging.getLogger("django_whatsapp_login")
+#: TTL values already warned about, so a bad setting is logged once per process, not per login.
+_warned_ttls: set[timedelta] = set()
 
 
 def _get(name: str, default: Any = None) -> Any:
@@ -30,6 +38,27 @@ def _duration(name: str, value: Any) -> timedelta:
             f"WHATSAPP_LOGIN_{name} must be a number of seconds or a timedelta."
         )
     return timedelta(seconds=value)
+
+
+def attempt_ttl(ttl: timedelta) -> timedelta:
+    """``ttl`` clamped to 10..600 seconds, with a warning (logged once per value).
+
+    A login code is a single factor: it never lives longer than 10 minutes, even on a site
+    that ignores the system check whatsapp_login.E006. Below 10 seconds nobody could send
+    the message in time.
+    """
+    clamped = min(max(ttl, MIN_TTL), MAX_TTL)
+    if clamped != ttl and ttl not in _warned_ttls:
+        _warned_ttls.add(ttl)
+        logger.warning(
+            "WHATSAPP_LOGIN_ATTEMPT_TTL is %g seconds, outside %d..%d: using %g seconds "
+            "(system check whatsapp_login.E006).",
+            ttl.total_seconds(),
+            MIN_ATTEMPT_TTL,
+            MAX_ATTEMPT_TTL,
+            clamped.total_seconds(),
+        )
+    return clamped
 
 
 class AppSettings:
@@ -70,6 +99,12 @@ class AppSettings:
 
     @property
     def ATTEMPT_TTL(self) -> timedelta:
+        """The lifetime of a new attempt, held to 10..600 seconds (see ``attempt_ttl``)."""
+        return attempt_ttl(self.CONFIGURED_ATTEMPT_TTL)
+
+    @property
+    def CONFIGURED_ATTEMPT_TTL(self) -> timedelta:
+        """``WHATSAPP_LOGIN_ATTEMPT_TTL`` as written (the system check E006 judges it)."""
         return _duration("ATTEMPT_TTL", _get("ATTEMPT_TTL", 180))
 
     @property

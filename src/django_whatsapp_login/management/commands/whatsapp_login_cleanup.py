@@ -20,6 +20,8 @@ from django_whatsapp_login.conf import MAX_ATTEMPT_TTL, app_settings
 from django_whatsapp_login.models import LoginAttempt, ProcessedMessage, Reason, Status
 
 BATCH_SIZE = 1000
+#: An attempt may be in use until its TTL (at most 10 minutes) is over.
+MIN_ATTEMPT_RETENTION = timedelta(seconds=MAX_ATTEMPT_TTL)
 #: Green API retries a delivery for 24 hours; a shorter memory would let a retry through.
 MIN_MESSAGE_RETENTION = timedelta(hours=25)
 
@@ -32,6 +34,10 @@ def _hours(value: str) -> timedelta:
     if hours < 0:
         raise CommandError("A retention cannot be negative.")
     return timedelta(hours=hours)
+
+
+def _describe(age: timedelta) -> str:
+    return f"{age.total_seconds() / 3600:g} hours"
 
 
 class Command(BaseCommand):
@@ -53,14 +59,27 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Only count.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        attempts_age = options["attempts_older_than"] or app_settings.ATTEMPT_RETENTION
-        messages_age = options["messages_older_than"] or app_settings.PROCESSED_MESSAGE_RETENTION
-        if attempts_age < timedelta(seconds=MAX_ATTEMPT_TTL):
-            raise CommandError("Attempts younger than 10 minutes may still be in use.")
+        # "is None", not "or": an explicit 0 is a retention (and refused), not "the default".
+        attempts_age = options["attempts_older_than"]
+        attempts_source = "--attempts-older-than"
+        if attempts_age is None:
+            attempts_age = app_settings.ATTEMPT_RETENTION
+            attempts_source = "WHATSAPP_LOGIN_ATTEMPT_RETENTION"
+        messages_age = options["messages_older_than"]
+        messages_source = "--messages-older-than"
+        if messages_age is None:
+            messages_age = app_settings.PROCESSED_MESSAGE_RETENTION
+            messages_source = "WHATSAPP_LOGIN_PROCESSED_MESSAGE_RETENTION"
+        if attempts_age < MIN_ATTEMPT_RETENTION:
+            raise CommandError(
+                f"{attempts_source} is {_describe(attempts_age)}: attempts younger than 10 "
+                "minutes may still be in use. Keep them at least 10 minutes (default 24 hours)."
+            )
         if messages_age < MIN_MESSAGE_RETENTION:
             raise CommandError(
-                "Processed-message rows must be kept at least 25 hours: Green API re-sends a "
-                "delivery for 24 hours and a forgotten one would be handled again."
+                f"{messages_source} is {_describe(messages_age)}: processed-message rows must "
+                "be kept at least 25 hours. Green API re-sends a delivery for 24 hours and a "
+                "forgotten one would be handled again (default 48 hours)."
             )
         now = timezone.now()
         dry_run = options["dry_run"]
