@@ -17,6 +17,10 @@ from django_whatsapp_login.conf import app_settings
 from .conftest import start
 
 ALL_IDS = {
+    # E040 and W040 (WHATSAPP_LOGIN_COMPLETE_LOGIN): tests/test_complete_login.py and
+    # tests/contrib/test_allauth_checks.py.
+    "whatsapp_login.E040",
+    "whatsapp_login.W040",
     "whatsapp_login.E001",
     "whatsapp_login.E002",
     "whatsapp_login.E003",

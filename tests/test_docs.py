@@ -163,6 +163,7 @@ def setting_names() -> set[str]:
 
 #: Environment variables of the test suite, not settings.
 TEST_VARIABLES = (
+    "WHATSAPP_LOGIN_ALLAUTH",
     "WHATSAPP_LOGIN_E2E",
     "WHATSAPP_LOGIN_RACE_REPEAT",
     "WHATSAPP_LOGIN_TEST",
@@ -214,7 +215,11 @@ def test_every_command_has_a_reference_page():
 
 
 def test_every_check_id_is_documented_and_every_documented_id_exists():
-    source = (ROOT / "src" / "django_whatsapp_login" / "checks.py").read_text(encoding="utf-8")
+    package = ROOT / "src" / "django_whatsapp_login"
+    source = "".join(
+        path.read_text(encoding="utf-8")
+        for path in (package / "checks.py", package / "contrib" / "allauth" / "checks.py")
+    )
     in_code = set(re.findall(r"whatsapp_login\.[EW]\d{3}", source))
     in_docs = set(re.findall(r"whatsapp_login\.[EW]\d{3}", (DOCS / "checks.md").read_text()))
     assert in_code and in_code == in_docs

@@ -1,7 +1,8 @@
 """System checks. Every id is listed in docs/checks.md and has a test.
 
-Ids: whatsapp_login.E001 ... E015 and E020 (errors), W001 ... W004 and W010 ... W012
-(warnings).
+Ids: whatsapp_login.E001 ... E015, E020 and E040 (errors), W001 ... W004, W010 ... W012
+and W040 (warnings); E041 ... E047 and W041 are the django-allauth integration's
+(contrib/allauth/checks.py).
 """
 
 from __future__ import annotations
@@ -393,3 +394,38 @@ def check_green_api_url(app_configs: Any = None, **kwargs: Any) -> list[checks.C
             id="whatsapp_login.E020",
         )
     ]
+
+
+ALLAUTH_COMPLETE_LOGIN = "django_whatsapp_login.contrib.allauth.login.complete_login"
+
+
+@checks.register(checks.Tags.security)
+def check_complete_login(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from .completion import get_complete_login
+    from .conf import DEFAULT_COMPLETE_LOGIN
+
+    try:
+        get_complete_login()
+    except WhatsAppLoginImproperlyConfigured as err:
+        return [
+            checks.Error(
+                str(err),
+                hint="Point WHATSAPP_LOGIN_COMPLETE_LOGIN at a function "
+                "complete_login(request, user, *, attempt, redirect_url), or remove it.",
+                id="whatsapp_login.E040",
+            )
+        ]
+    # Only the app registry is asked: this module never imports allauth.
+    if apps.is_installed("allauth.account") and app_settings.COMPLETE_LOGIN == (
+        DEFAULT_COMPLETE_LOGIN
+    ):
+        return [
+            checks.Warning(
+                "django-allauth is installed, but WhatsApp logins finish with Django's "
+                "login(): they skip allauth's login stages (MFA, e-mail verification).",
+                hint=f'Set WHATSAPP_LOGIN_COMPLETE_LOGIN = "{ALLAUTH_COMPLETE_LOGIN}" and add '
+                '"django_whatsapp_login.contrib.allauth" to INSTALLED_APPS (docs/allauth.md).',
+                id="whatsapp_login.W040",
+            )
+        ]
+    return []

@@ -16,6 +16,7 @@ from .exceptions import WhatsAppLoginImproperlyConfigured
 
 DEFAULT_RESOLVER = "django_whatsapp_login.resolvers.default_resolver"
 MIN_ATTEMPT_TTL = 10
+DEFAULT_COMPLETE_LOGIN = "django_whatsapp_login.completion.django_login"
 MAX_ATTEMPT_TTL = 600
 MIN_TTL = timedelta(seconds=MIN_ATTEMPT_TTL)
 MAX_TTL = timedelta(seconds=MAX_ATTEMPT_TTL)
@@ -122,6 +123,11 @@ class AppSettings:
     @property
     def REDIRECT_URL(self) -> str:
         return str(_get("REDIRECT_URL", None) or settings.LOGIN_REDIRECT_URL)
+
+    @property
+    def COMPLETE_LOGIN(self) -> str:
+        """Dotted path of the step that logs the user in (see completion.py)."""
+        return str(_get("COMPLETE_LOGIN", None) or DEFAULT_COMPLETE_LOGIN)
 
     # --- rate limits (allauth-style strings, see ratelimit.py; "" disables one) ---------
 

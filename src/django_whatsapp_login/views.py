@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import authenticate, login
+from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
@@ -24,7 +24,7 @@ from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from . import attempts, ratelimit
+from . import attempts, completion, ratelimit
 from .conf import app_settings
 from .models import LoginAttempt, Reason, Status
 from .phone import InvalidPhoneNumber, normalize_phone, phone_digits
@@ -311,11 +311,16 @@ def complete(request: HttpRequest) -> HttpResponse:
             {"status": public, "status_message": status_message(public, attempt.reason)}, 409
         )
     redirect_to = _redirect_url(request)
-    login(request, user)
+    # WHATSAPP_LOGIN_COMPLETE_LOGIN: Django's login() by default; a URL or response from a
+    # pipeline such as allauth's (its MFA form) replaces the redirect.
+    answer = completion.complete_login(request, user, attempt=attempt, redirect_url=redirect_to)
     attempts.forget_session_attempt(request)
     request.session.pop(NEXT_KEY, None)
     # Remember the session this login created, so a "NO" in WhatsApp can end exactly it.
     attempts.remember_session(attempt, request)
+    if isinstance(answer, HttpResponse):
+        return answer
+    redirect_to = answer or redirect_to
     if html:
         return HttpResponseRedirect(redirect_to, status=303)
     return _json({"redirect": redirect_to})

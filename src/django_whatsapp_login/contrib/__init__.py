@@ -1,0 +1,1 @@
+"""Optional integrations with other Django apps; each is imported only when a site uses it."""

@@ -1,0 +1,1 @@
+"""The test project of the django-allauth integration (settings: tests.settings_allauth)."""
