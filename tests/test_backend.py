@@ -30,6 +30,8 @@ def request_for(client: Client | None = None):
         request.session = SessionStore()
     else:
         request.session = client.session
+        # The binding cookie too: the attempt is bound to the session and this cookie.
+        request.COOKIES = {name: morsel.value for name, morsel in client.cookies.items()}
     return request
 
 

@@ -173,13 +173,16 @@ def test_start_json_shape(browser):
     expires_at = datetime.fromisoformat(data["expires_at"])
     assert before + timedelta(seconds=179) <= expires_at <= timezone.now() + timedelta(seconds=181)
     attempt = LoginAttempt.objects.get()
-    # Only hashes are stored; the session holds the code and the binding secret.
+    # Only hashes are stored; the session holds the code and one half of the binding, an
+    # HttpOnly cookie the other half (which left the session with the response).
     assert attempt.code_hash == hash_secret(data["code"])
     assert data["code"] not in str(row(attempt.pk))
     session = browser.session[SESSION_KEY]
-    assert session["id"] == attempt.pk
-    assert attempt.binding_hash == hash_secret(session["binding"])
-    assert len(session["binding"]) >= 22  # >= 128 bits of urlsafe base64
+    assert session["id"] == attempt.pk and "browser" not in session
+    cookie = browser.cookies["whatsapp_login"]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["path"] == "/"
+    assert attempt.binding_hash == hash_secret(f"{session['binding']}.{cookie.value}")
+    assert len(session["binding"]) >= 22 and len(cookie.value) >= 22  # >= 128 bits each
 
 
 def test_start_headers(browser):

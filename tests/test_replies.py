@@ -65,6 +65,7 @@ def test_a_login_sends_exactly_one_reply(replies_on, chrome, deliver, make_user)
     assert sent["chatId"] == PHONE_CHAT
     text = sent["message"]
     assert "Example Shop" in text and "Chrome" in text and "Windows" in text
+    assert "near 127.0.0.x" in text  # the masked IP when no GeoIP or country header
     assert "Not you? Reply NO" in text
     assert str(time.gmtime().tm_year) in text
 
@@ -175,11 +176,30 @@ def test_no_reply_to_a_lid_sender(replies_on, client, deliver, make_user):
     assert replies_on.sent == []
 
 
-def test_replies_are_off_by_default(fake_greenapi, client, deliver, make_user):
+def test_informational_replies_are_off_by_default_the_notice_is_on(
+    fake_greenapi, client, deliver, make_user
+):
+    deliver(incoming(start(client)["message"]))  # unknown number: no reply by default
+    assert fake_greenapi.sent == []
+    make_user(phone="+996700123456")
+    client.cookies.clear()
+    deliver(incoming(start(client)["message"]))
+    assert len(fake_greenapi.sent) == 1 and "Not you?" in fake_greenapi.sent[0]["message"]
+
+
+def test_login_notice_opt_out(fake_greenapi, client, deliver, make_user, settings):
+    settings.WHATSAPP_LOGIN_LOGIN_NOTICE = False
     make_user(phone="+996700123456")
     deliver(incoming(start(client)["message"]))
     assert deliver(incoming("NO", sender=PHONE_CHAT))["status"] == "ignored"
     assert fake_greenapi.sent == []
+
+
+def test_no_notice_without_a_green_api_token(client, deliver, make_user, settings):
+    settings.WHATSAPP_LOGIN_GREEN_API_TOKEN = ""
+    make_user(phone="+996700123456")
+    assert deliver(incoming(start(client)["message"]))["status"] == "confirmed"
+    assert deliver(incoming("NO", sender=PHONE_CHAT))["status"] == "ignored"
 
 
 def test_session_key_is_stored_even_with_replies_off(client, deliver, make_user):
@@ -194,44 +214,10 @@ def test_russian_replies(replies_on, chrome, deliver, make_user, settings):
     attempt = log_in(chrome, deliver)
     text = replies_on.sent[0]["message"]
     assert "Вход в Example Shop" in text and "НЕТ" in text  # noqa: RUF001
+    assert "рядом с 127.0.0.x" in text
     assert deliver(incoming("нет", sender=PHONE_CHAT))["status"] == "signed_out"
     assert not SessionStore().exists(attempt.session_key)
     assert "завершён" in replies_on.sent[1]["message"]
-
-
-@pytest.mark.parametrize(
-    "ua, browser, system",
-    [
-        (CHROME_WINDOWS, "Chrome", "Windows"),
-        (
-            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-            "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
-            "Safari",
-            "iOS",
-        ),
-        (
-            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-            "Chrome/126.0 Mobile Safari/537.36",
-            "Chrome",
-            "Android",
-        ),
-        (
-            "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
-            "Firefox",
-            "Linux",
-        ),
-        (
-            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
-            "(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
-            "Edge",
-            "macOS",
-        ),
-        ("curl/8.0", "unknown browser", "unknown system"),
-        ("", "unknown browser", "unknown system"),
-    ],
-)
-def test_parse_user_agent(ua, browser, system):
-    assert replies.parse_user_agent(ua) == (browser, system)
 
 
 def test_site_name_fallbacks(settings):

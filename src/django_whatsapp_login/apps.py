@@ -12,3 +12,6 @@ class WhatsAppLoginConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from . import replies
+
+        replies.connect_signals()

@@ -16,6 +16,7 @@ import hmac
 import logging
 import re
 import secrets
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from django.utils.crypto import salted_hmac
 
 from . import ratelimit, signals
 from .conf import app_settings
+from .context import place_for_request
 from .greenapi import IncomingText
 from .models import LoginAttempt, ProcessedMessage, Purpose, Reason, Status
 from .phone import chat_id_to_phone, is_lid, mask_phone, phone_digits
@@ -96,6 +98,24 @@ def wa_link(code: str) -> str:
 # --- the browser side -----------------------------------------------------------------
 
 
+#: The cookie holding the browser-binding secret. ``__Host-`` makes browsers refuse it
+#: unless this very host set it over https with ``Secure`` and ``Path=/`` and no
+#: ``Domain``: a sibling subdomain cannot plant or overwrite it (cookie tossing).
+BINDING_COOKIE = "__Host-whatsapp_login"
+#: The name on plain http (development, tests), where browsers refuse ``__Host-`` cookies.
+#: Without the prefix a sibling subdomain could set it: use https in production.
+INSECURE_BINDING_COOKIE = "whatsapp_login"
+_PENDING_COOKIE_ATTR = "_whatsapp_login_binding_cookie"
+
+
+def binding_cookie_name(request: HttpRequest) -> str:
+    return BINDING_COOKIE if request.is_secure() else INSECURE_BINDING_COOKIE
+
+
+def _binding_hash(session_secret: str, cookie_secret: str) -> str:
+    return hash_secret(f"{session_secret}.{cookie_secret}")
+
+
 def _session_data(request: HttpRequest) -> dict[str, Any] | None:
     data = request.session.get(SESSION_KEY)
     if (
@@ -108,12 +128,60 @@ def _session_data(request: HttpRequest) -> dict[str, Any] | None:
     return None
 
 
+def _cookie_secret(request: HttpRequest, data: dict[str, Any]) -> str | None:
+    """The browser half of the binding: the binding cookie, or, once, the secret that
+    :func:`create_attempt` left in the session because no response carried the cookie yet
+    (a widget rendered by a view of the host app without the middleware). That secret is
+    taken out of the session and sent as the cookie by :func:`attach_binding_cookie`, so
+    it is accepted for one request only; the session key was rotated when it was made."""
+    cookie = request.COOKIES.get(binding_cookie_name(request))
+    if cookie:
+        return cookie
+    pending = data.get("browser")
+    if not isinstance(pending, str):
+        return None
+    data = dict(data)
+    del data["browser"]
+    request.session[SESSION_KEY] = data
+    setattr(request, _PENDING_COOKIE_ATTR, pending)
+    return pending
+
+
+def attach_binding_cookie(request: HttpRequest, response: Any) -> Any:
+    """Put the binding cookie a new attempt made on ``response`` (views and the
+    middleware call this; safe to call more than once)."""
+    secret = getattr(request, _PENDING_COOKIE_ATTR, None)
+    if not secret:
+        return response
+    data = request.session.get(SESSION_KEY)
+    if isinstance(data, dict) and "browser" in data:
+        data = dict(data)
+        del data["browser"]
+        request.session[SESSION_KEY] = data
+    response.set_cookie(
+        binding_cookie_name(request),
+        secret,
+        max_age=int(app_settings.ATTEMPT_TTL.total_seconds()) + 60,
+        path="/",
+        secure=request.is_secure(),
+        httponly=True,
+        samesite="Lax",
+    )
+    setattr(request, _PENDING_COOKIE_ATTR, None)
+    return response
+
+
 def session_binds(request: HttpRequest, attempt: LoginAttempt) -> bool:
-    """True when this request's session created ``attempt`` (the >=128-bit binding)."""
+    """True when this browser created ``attempt``: its session names the attempt and holds
+    the session half of the binding, and its binding cookie holds the other half (>= 128
+    bits each, compared in constant time against the hash kept on the attempt)."""
     data = _session_data(request)
     if data is None or data["id"] != attempt.pk:
         return False
-    return hmac.compare_digest(hash_secret(data["binding"]), attempt.binding_hash)
+    cookie = _cookie_secret(request, data)
+    if not cookie:
+        return False
+    return hmac.compare_digest(_binding_hash(data["binding"], cookie), attempt.binding_hash)
 
 
 def get_session_attempt(request: HttpRequest) -> LoginAttempt | None:
@@ -198,18 +266,28 @@ def create_attempt(
             ),
             closed_at=now,
         )
-    code, binding = generate_code(), secrets.token_urlsafe(32)
+    # A session cookie planted before this point (cookie tossing from a sibling
+    # subdomain, or an attacker's own session) must not share this attempt: new key.
+    request.session.cycle_key()
+    code, binding, cookie = generate_code(), secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     attempt = LoginAttempt.objects.create(
         code_hash=hash_secret(code),
-        binding_hash=hash_secret(binding),
+        binding_hash=_binding_hash(binding, cookie),
         created_at=now,
         expires_at=now + app_settings.ATTEMPT_TTL,
         client_ip=ratelimit.client_ip(request),
         user_agent=request.headers.get("User-Agent", "")[:256],
+        client_place=place_for_request(request),
         purpose=purpose,
         user_id=user.pk if purpose == Purpose.LINK and user is not None else None,
     )
-    request.session[SESSION_KEY] = {"id": attempt.pk, "binding": binding, "code": code}
+    request.session[SESSION_KEY] = {
+        "id": attempt.pk,
+        "binding": binding,
+        "code": code,
+        "browser": cookie,  # until a response carries the binding cookie
+    }
+    setattr(request, _PENDING_COOKIE_ATTR, cookie)
     logger.info("Login attempt %s created", attempt.pk)
     transaction.on_commit(
         lambda: signals.attempt_created.send(sender=LoginAttempt, attempt=attempt, request=request)
@@ -256,14 +334,41 @@ def consume(attempt: LoginAttempt, can_authenticate: Any) -> AbstractBaseUser | 
 
 # --- signing a login out from WhatsApp ("Not you? Reply NO", see replies.py) -----------
 
+#: In a session that a WhatsApp login created: ``{"attempt": id, "user": pk, "at": unix}``.
+#: ``RevocationMiddleware`` checks the attempt on each request (a "NO" in WhatsApp ends
+#: the session even after its key was rotated, and with signed-cookie sessions), and
+#: :func:`django_whatsapp_login.auth.whatsapp_login_age` reads the time.
+LOGIN_SESSION_KEY = "_whatsapp_login_auth"
+REVOCATION_MIDDLEWARE = "django_whatsapp_login.middleware.RevocationMiddleware"
+
+
+def login_marker(request: HttpRequest) -> dict[str, Any] | None:
+    """The marker :func:`remember_session` left in this session, or None."""
+    session = getattr(request, "session", None)
+    data = session.get(LOGIN_SESSION_KEY) if session is not None else None
+    if (
+        isinstance(data, dict)
+        and isinstance(data.get("attempt"), int)
+        and isinstance(data.get("user"), str)
+        and isinstance(data.get("at"), (int, float))
+    ):
+        return data
+    return None
+
 
 def remember_session(attempt: LoginAttempt, request: HttpRequest) -> None:
-    """Store the session that completing ``attempt`` created (call after ``login()``).
+    """Mark the session that completing ``attempt`` created (call after ``login()``).
 
-    Only that session can later be signed out by a "NO" reply; the user's other sessions
-    are not touched. Keys longer than the column (cookie-based sessions, which cannot be
-    revoked server-side anyway) are not stored.
+    The session keeps the attempt's id and the login time (the revocation marker, see
+    :data:`LOGIN_SESSION_KEY`); the attempt keeps the session key too, for server-side
+    session engines, so a "NO" can delete that session even without the middleware.
+    Keys longer than the column (cookie-based sessions) are not stored.
     """
+    request.session[LOGIN_SESSION_KEY] = {
+        "attempt": attempt.pk,
+        "user": str(attempt.user_id),
+        "at": int(time.time()),
+    }
     if request.session.session_key is None:
         request.session.save()
     key = request.session.session_key or ""
@@ -273,12 +378,30 @@ def remember_session(attempt: LoginAttempt, request: HttpRequest) -> None:
         attempt.session_key = key
 
 
-def revoke(attempt: LoginAttempt) -> bool:
-    """Undo the login ``attempt`` made, whatever stage it reached. True if this call did it.
+def is_revoked(attempt_id: int) -> bool:
+    """True if the login of attempt ``attempt_id`` was signed out from WhatsApp. One query
+    on the primary key (the middleware's per-request cost)."""
+    return LoginAttempt.objects.filter(pk=attempt_id, reason=Reason.SIGNED_OUT).exists()
 
-    A confirmed attempt is rejected (the browser can no longer complete it); a consumed one
-    loses its session: the row is cleared first with a conditional UPDATE (so two "NO"s
-    delete once), then the session is deleted through ``SESSION_ENGINE``.
+
+def revocation_enforced() -> bool:
+    """``RevocationMiddleware`` is installed: a revoked login's session ends on its next
+    request whatever its key and session engine."""
+    from django.conf import settings
+
+    return REVOCATION_MIDDLEWARE in getattr(settings, "MIDDLEWARE", [])
+
+
+def revoke(attempt: LoginAttempt) -> bool:
+    """Undo the login ``attempt`` made, whatever stage it reached. True only if a login
+    really ended: a confirmed attempt can no longer be completed, or a session is gone.
+
+    A confirmed attempt is rejected. A consumed one is marked signed out with one
+    conditional UPDATE (two "NO"s revoke once); its session then ends because
+    ``RevocationMiddleware`` refuses it on its next request (rotated keys and signed-cookie
+    sessions included), and the session key stored at login is deleted through
+    ``SESSION_ENGINE`` when that session still exists. Without the middleware, a login
+    whose stored session is gone (rotated key, cookie sessions) cannot be ended: False.
     """
     from importlib import import_module
 
@@ -296,12 +419,25 @@ def revoke(attempt: LoginAttempt) -> bool:
     ):
         _log_rejected(attempt, Reason.SIGNED_OUT, None)
         return True
+    enforced = revocation_enforced()
     key = attempt.session_key
-    if not key or not LoginAttempt.objects.filter(
-        pk=attempt.pk, status=Status.CONSUMED, session_key=key
-    ).update(session_key="", reason=Reason.SIGNED_OUT):
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    deletable = bool(key) and store.exists(key)
+    if not (enforced or deletable):
+        logger.warning(
+            "Login attempt %s cannot be signed out: its session key changed (or the sessions "
+            "live in cookies) and %s is not in MIDDLEWARE",
+            attempt.pk,
+            REVOCATION_MIDDLEWARE,
+        )
         return False
-    import_module(settings.SESSION_ENGINE).SessionStore().delete(key)
+    rows = LoginAttempt.objects.filter(pk=attempt.pk, status=Status.CONSUMED).exclude(
+        reason=Reason.SIGNED_OUT
+    )
+    if not rows.update(session_key="", reason=Reason.SIGNED_OUT):
+        return False
+    if deletable:
+        store.delete(key)
     attempt.session_key, attempt.reason = "", Reason.SIGNED_OUT
     logger.info("Login attempt %s signed out from WhatsApp", attempt.pk)
     return True

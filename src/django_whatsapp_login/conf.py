@@ -138,8 +138,13 @@ class AppSettings:
 
     @property
     def RATE_LIMIT_STATUS(self) -> str:
-        """Status polls and completions, per attempt and per session."""
+        """Status polls, per attempt and per session."""
         return str(_get("RATE_LIMIT_STATUS", "2/s/attempt,120/m/session") or "")
+
+    @property
+    def RATE_LIMIT_COMPLETE(self) -> str:
+        """Completions (``complete``), per attempt, per session and per client IP."""
+        return str(_get("RATE_LIMIT_COMPLETE", "10/m/attempt,30/m/session,60/m/ip") or "")
 
     @property
     def RATE_LIMIT_CONFIRM(self) -> str:
@@ -195,6 +200,23 @@ class AppSettings:
     def REPLIES(self) -> bool:
         """Answer login messages in WhatsApp (opt-in; needs the Green API id and token)."""
         return bool(_get("REPLIES", False))
+
+    @property
+    def LOGIN_NOTICE(self) -> bool:
+        """Send a notice after each login ("Not you? Reply NO"). On by default; it is sent
+        only when the Green API id and token are configured (:attr:`NOTICES_ENABLED`)."""
+        return bool(_get("LOGIN_NOTICE", True))
+
+    @property
+    def NOTICES_ENABLED(self) -> bool:
+        """Login notices are on and can be sent (a Green API instance id and token)."""
+        return self.LOGIN_NOTICE and bool(self.GREEN_API_TOKEN and self.GREEN_API_ID_INSTANCE)
+
+    @property
+    def COUNTRY_HEADER(self) -> str:
+        """A ``request.META`` key holding the client's country set by your CDN or proxy
+        (``"HTTP_CF_IPCOUNTRY"``); empty (the default) trusts no header."""
+        return str(_get("COUNTRY_HEADER", "") or "")
 
     @property
     def REPLIES_PER_HOUR(self) -> int:

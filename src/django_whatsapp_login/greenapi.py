@@ -40,6 +40,8 @@ class IncomingText:
     timestamp: int
     type_message: str
     text: str
+    #: The ``idMessage`` of the message this one quotes (a reply), or "".
+    quoted_id: str = ""
 
 
 def _reject_constant(name: str) -> Any:
@@ -99,6 +101,20 @@ def _text(message_data: dict[str, Any]) -> str:
     return value
 
 
+def _quoted_id(message_data: dict[str, Any]) -> str:
+    """The quoted message's id: ``quotedMessage.stanzaId`` (the current reply format), or
+    ``extendedTextMessageData.stanzaId`` of the deprecated ``quotedMessage`` type."""
+    quoted = message_data.get("quotedMessage")
+    if message_data.get("typeMessage") == "quotedMessage":
+        quoted = message_data.get("extendedTextMessageData")
+    if not isinstance(quoted, dict):
+        return ""
+    value = quoted.get("stanzaId")
+    if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS and value.isprintable():
+        return value
+    return ""
+
+
 def parse_incoming_text(data: Any) -> IncomingText:
     """Validate a decoded webhook body; raise :class:`Ignored` unless it is usable."""
     body = _dict(data, "not_an_object")
@@ -131,4 +147,5 @@ def parse_incoming_text(data: Any) -> IncomingText:
         timestamp=timestamp,
         type_message=str(message_data["typeMessage"]),
         text=text,
+        quoted_id=_quoted_id(message_data),
     )

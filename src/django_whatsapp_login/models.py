@@ -84,6 +84,12 @@ class LoginAttempt(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=256, blank=True)
+    # The approximate place of the creating browser (GeoIP2, a CDN's country header or the
+    # masked IP; see context.py), shown in the login notice.
+    client_place = models.CharField(max_length=64, blank=True)
+    # The ``idMessage`` of the login notice sent for this attempt, so a "NO" that quotes
+    # the notice ends exactly this login.
+    notice_message_id = models.CharField(max_length=128, blank=True, db_index=True)
     # The session the login created, so a "NO" reply in WhatsApp can sign exactly that
     # session out. Same secrecy as Django's own session table; cleared when used.
     session_key = models.CharField(max_length=64, blank=True, editable=False)

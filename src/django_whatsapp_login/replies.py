@@ -1,20 +1,26 @@
-"""Replies in WhatsApp to the person who sent a login message (opt-in: WHATSAPP_LOGIN_REPLIES).
+"""What we say in WhatsApp: login notices (on by default) and informational replies
+(opt-in: WHATSAPP_LOGIN_REPLIES).
 
 =====================  ===========================================================
-outcome                reply
+outcome                message
 =====================  ===========================================================
-confirmed              ``logged_in``: site, browser and OS, time, "Not you? Reply NO"
-unknown number         ``not_registered``
-expired / used code    ``expired`` (refresh the page)
-"NO" after a login     signs that login's session out, then ``signed_out``
+confirmed              ``logged_in`` notice: the login context (site, browser and
+                       system, place, time) and "Not you? Reply NO"
+                       (``WHATSAPP_LOGIN_LOGIN_NOTICE``, on when a Green API token is set)
+"NO" after a login     signs exactly that login out (the quoted notice's, else the
+                       latest), then ``signed_out`` (only if a session really ended)
+unknown number         ``not_registered`` (informational, WHATSAPP_LOGIN_REPLIES)
+expired / used code    ``expired`` (refresh the page; informational)
 anything else          nothing (not a login message, duplicates, rate limits, LID ...)
 =====================  ===========================================================
 
-Rules (SR-24): a reply is sent only after the outcome has committed
-(``transaction.on_commit``), at most once per incoming message (a cache claim on the
-chat id and message id), at most ``WHATSAPP_LOGIN_REPLIES_PER_HOUR`` per number, with a
-short timeout and no retry. A failed send is logged and changes nothing: the login it
-reports on is already committed.
+Rules (SR-24): a message is sent only after the outcome has committed
+(``transaction.on_commit``), with a short timeout and no retry. A failed send is logged
+and changes nothing: the login it reports on is already committed. Informational replies
+are sent at most once per incoming message and at most ``WHATSAPP_LOGIN_REPLIES_PER_HOUR``
+per number. The login notice and the "signed out" answer are never counted against that
+cap (junk codes sent first must not silence the notice of a real login): there is exactly
+one notice per confirmed login, and logins are limited by ``RATE_LIMIT_CONFIRM``.
 
 An ``@lid`` sender gets no reply: Green API does not tell us the phone behind a LID, the
 login is refused (attempts.py fails closed), and sending to LIDs has had delivery bugs.
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import time
 from datetime import datetime
 from datetime import timezone as dt_timezone
@@ -36,10 +43,17 @@ from django.template.loader import render_to_string
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
-from . import attempts
+from . import attempts, context, signals
 from .conf import app_settings
 from .greenapi import IncomingText
-from .models import LoginAttempt, Reason, Status
+from .models import (
+    IdentityKind,
+    IdentitySource,
+    LoginAttempt,
+    Reason,
+    Status,
+    WhatsAppIdentity,
+)
 from .phone import chat_id_to_phone, mask_phone, phone_digits
 
 logger = logging.getLogger("django_whatsapp_login")
@@ -48,7 +62,11 @@ LOGGED_IN = "logged_in"
 NOT_REGISTERED = "not_registered"
 EXPIRED = "expired"
 SIGNED_OUT = "signed_out"
-KINDS = (LOGGED_IN, NOT_REGISTERED, EXPIRED, SIGNED_OUT)
+IDENTITY_ADDED = "identity_added"
+IDENTITY_REMOVED = "identity_removed"
+KINDS = (LOGGED_IN, NOT_REGISTERED, EXPIRED, SIGNED_OUT, IDENTITY_ADDED, IDENTITY_REMOVED)
+#: Kinds that are never counted against WHATSAPP_LOGIN_REPLIES_PER_HOUR.
+NOTICES = frozenset({LOGGED_IN, SIGNED_OUT, IDENTITY_ADDED, IDENTITY_REMOVED})
 
 #: attempts.handle_message reasons that mean "this code cannot be used any more".
 EXPIRED_REASONS = frozenset({"expired", "stale_message", "attempt_closed", "unknown_code"})
@@ -56,63 +74,9 @@ EXPIRED_REASONS = frozenset({"expired", "stale_message", "attempt_closed", "unkn
 CLAIM_TTL = 48 * 3600
 
 
-# --- the user agent -------------------------------------------------------------------
-
-# Order matters: Edge and Opera also say "Chrome", Chrome also says "Safari", Android
-# also says "Linux", iPhones also say "Mac OS X".
-_BROWSERS = (
-    ("Edg/", "Edge"),
-    ("EdgA/", "Edge"),
-    ("EdgiOS/", "Edge"),
-    ("OPR/", "Opera"),
-    ("YaBrowser/", "Yandex Browser"),
-    ("SamsungBrowser/", "Samsung Internet"),
-    ("Firefox/", "Firefox"),
-    ("FxiOS/", "Firefox"),
-    ("CriOS/", "Chrome"),
-    ("Chrome/", "Chrome"),
-    ("Chromium/", "Chromium"),
-    ("Safari/", "Safari"),
-)
-_SYSTEMS = (
-    ("iPhone", "iOS"),
-    ("iPad", "iPadOS"),
-    ("Android", "Android"),
-    ("CrOS", "ChromeOS"),
-    ("Windows", "Windows"),
-    ("Macintosh", "macOS"),
-    ("Mac OS X", "macOS"),
-    ("Linux", "Linux"),
-)
-
-
-def parse_user_agent(user_agent: str) -> tuple[str, str]:
-    """``(browser, operating system)`` from a User-Agent header; unknown parts are
-    translated "unknown browser" / "unknown system". Deliberately coarse: no versions."""
-    ua = user_agent or ""
-    browser = next((name for token, name in _BROWSERS if token in ua), "")
-    system = next((name for token, name in _SYSTEMS if token in ua), "")
-    return browser or _("unknown browser"), system or _("unknown system")
-
-
-def site_name() -> str:
-    """``WHATSAPP_LOGIN_SITE_NAME``, else the Sites framework's name, else the first
-    concrete host of ``ALLOWED_HOSTS``."""
-    if app_settings.SITE_NAME:
-        return app_settings.SITE_NAME
-    from django.apps import apps
-
-    if apps.is_installed("django.contrib.sites") and getattr(settings, "SITE_ID", None):
-        try:
-            from django.contrib.sites.models import Site
-
-            return Site.objects.get_current().name
-        except Exception:  # no table or no row yet: fall back to the host
-            logger.debug("No Sites framework name for replies", exc_info=True)
-    for host in settings.ALLOWED_HOSTS:
-        if host and host != "*" and not host.startswith("."):
-            return host
-    return _("the site")
+# Kept here for code written against earlier versions; the login context lives in context.py.
+parse_user_agent = context.parse_user_agent
+site_name = context.site_name
 
 
 def no_words() -> set[str]:
@@ -128,18 +92,23 @@ def no_words() -> set[str]:
 
 def handle(message: IncomingText, outcome: attempts.Outcome) -> attempts.Outcome:
     """Called by the shared handler after ``attempts.handle_message``; returns the outcome
-    (a "NO" that signed a login out becomes ``signed_out``). Does nothing with replies off."""
-    if not app_settings.REPLIES:
+    (a "NO" that signed a login out becomes ``signed_out``). Does nothing when neither
+    login notices nor informational replies are on."""
+    notices, informational = app_settings.NOTICES_ENABLED, app_settings.REPLIES
+    if not (notices or informational):
         return outcome
     phone = chat_id_to_phone(message.sender)
     if phone is None:  # LID, group, broadcast: no number to answer
         return outcome
     if outcome.action == "confirmed" and outcome.attempt is not None:
-        schedule(LOGGED_IN, message, phone, outcome.attempt)
+        if notices:
+            schedule_notice(message, phone, outcome.attempt)
     elif outcome.action == "rejected" and outcome.reason == Reason.UNKNOWN_NUMBER:
-        schedule(NOT_REGISTERED, message, phone)
+        if informational:
+            schedule(NOT_REGISTERED, message, phone)
     elif outcome.action == "ignored" and outcome.reason in EXPIRED_REASONS:
-        schedule(EXPIRED, message, phone)
+        if informational:
+            schedule(EXPIRED, message, phone)
     elif (
         outcome.action == "ignored"
         and outcome.reason == "no_login_text"
@@ -149,25 +118,37 @@ def handle(message: IncomingText, outcome: attempts.Outcome) -> attempts.Outcome
     return outcome
 
 
-def sign_out(message: IncomingText, phone: str) -> attempts.Outcome:
-    """A "NO" from ``phone``: undo the latest login it confirmed within the window."""
+def _answered_attempt(message: IncomingText, phone: str) -> LoginAttempt | None:
+    """The login a "NO" from ``phone`` answers: the quoted notice's, else the latest one
+    this number confirmed within ``WHATSAPP_LOGIN_SIGN_OUT_WINDOW``."""
     now = timezone.now()
+    mine = LoginAttempt.objects.filter(
+        sender_hash=attempts.sender_hash(phone),
+        confirmed_at__gte=now - app_settings.SIGN_OUT_WINDOW,
+        # A "NO" written before the login cannot be about it.
+        confirmed_at__lte=datetime.fromtimestamp(message.timestamp, tz=dt_timezone.utc)
+        + attempts.CLOCK_SKEW,
+    )
+    if message.quoted_id:
+        quoted = mine.filter(notice_message_id=message.quoted_id).first()
+        if quoted is not None:
+            # Exactly the login the user answers, even if a newer one exists (and nothing
+            # at all if that one is already over).
+            return quoted
+    return (
+        mine.filter(status__in=[Status.CONFIRMED, Status.CONSUMED])
+        .exclude(reason=Reason.SIGNED_OUT)
+        .order_by("-confirmed_at")
+        .first()
+    )
+
+
+def sign_out(message: IncomingText, phone: str) -> attempts.Outcome:
+    """A "NO" from ``phone``: undo the login it answers, if a session really ends."""
     with transaction.atomic():
         if not attempts.first_delivery(message):
             return attempts.Outcome("duplicate")
-        attempt = (
-            LoginAttempt.objects.filter(
-                sender_hash=attempts.sender_hash(phone),
-                confirmed_at__gte=now - app_settings.SIGN_OUT_WINDOW,
-                # A "NO" written before the login cannot be about it.
-                confirmed_at__lte=datetime.fromtimestamp(message.timestamp, tz=dt_timezone.utc)
-                + attempts.CLOCK_SKEW,
-                status__in=[Status.CONFIRMED, Status.CONSUMED],
-            )
-            .exclude(status=Status.CONSUMED, session_key="")
-            .order_by("-confirmed_at")
-            .first()
-        )
+        attempt = _answered_attempt(message, phone)
         if attempt is None or not attempts.revoke(attempt):
             return attempts.ignored("nothing_to_sign_out")
     logger.info("Login attempt %s signed out by a reply from %s", attempt.pk, mask_phone(phone))
@@ -175,18 +156,28 @@ def sign_out(message: IncomingText, phone: str) -> attempts.Outcome:
     return attempts.Outcome("signed_out", "", attempt)
 
 
+def schedule_notice(message: IncomingText, phone: str, attempt: LoginAttempt) -> None:
+    """Send the login notice for ``attempt`` once the current transaction commits, and
+    record its ``idMessage`` on the attempt (a quoted "NO" then names this login)."""
+    chat_id, message_id, pk = message.chat_id, message.message_id, attempt.pk
+
+    def send_notice() -> None:
+        sent = send(LOGGED_IN, phone, chat_id, message_id, attempt=attempt)
+        if sent:
+            LoginAttempt.objects.filter(pk=pk).update(notice_message_id=sent)
+            attempt.notice_message_id = sent
+
+    transaction.on_commit(send_notice, robust=True)
+
+
 def schedule(
     kind: str, message: IncomingText, phone: str, attempt: LoginAttempt | None = None
 ) -> None:
     """Send reply ``kind`` to ``phone`` once the current transaction commits."""
-    context: dict[str, Any] = {}
-    if attempt is not None:
-        context = {
-            "user_agent": attempt.user_agent,
-            "at": attempt.confirmed_at or timezone.now(),
-        }
     chat_id, message_id = message.chat_id, message.message_id
-    transaction.on_commit(lambda: send(kind, phone, chat_id, message_id, **context), robust=True)
+    transaction.on_commit(
+        lambda: send(kind, phone, chat_id, message_id, attempt=attempt), robust=True
+    )
 
 
 # --- sending ------------------------------------------------------------------------------
@@ -217,45 +208,109 @@ def _under_cap(phone: str) -> bool:
     return count <= limit
 
 
-def render(kind: str, *, user_agent: str = "", at: Any = None) -> str:
-    """The text of reply ``kind`` in ``WHATSAPP_LOGIN_REPLY_LANGUAGE``."""
+def render(kind: str, *, attempt: LoginAttempt | None = None, **extra: Any) -> str:
+    """The text of message ``kind`` in ``WHATSAPP_LOGIN_REPLY_LANGUAGE``, with the login
+    context of ``attempt`` (see :func:`django_whatsapp_login.context.login_context`)."""
     if kind not in KINDS:
         raise ValueError(f"Unknown reply kind: {kind!r}")
     with translation.override(app_settings.REPLY_LANGUAGE):
-        browser, system = parse_user_agent(user_agent)
-        when = timezone.localtime(at or timezone.now())
-        context = {
-            "site": site_name(),
-            "browser": browser,
-            "os": system,
-            "time": formats.date_format(when, "DATETIME_FORMAT"),
-            "no_word": _("NO"),
+        data: dict[str, Any] = {
+            "site": context.site_name(),
+            "time": formats.date_format(timezone.localtime(), "DATETIME_FORMAT"),
         }
-        text = render_to_string(f"whatsapp_login/replies/{kind}.txt", context)
+        if attempt is not None:
+            data.update(context.login_context(attempt).as_dict())
+        data.update(extra)
+        data["no_word"] = _("NO")
+        text = render_to_string(f"whatsapp_login/replies/{kind}.txt", data)
     return "\n\n".join(part.strip() for part in text.strip().split("\n\n") if part.strip())
 
 
-def send(kind: str, phone: str, chat_id: str, message_id: str, **context: Any) -> bool:
-    """Send one reply now; True when Green API accepted it. Never raises."""
+def send(
+    kind: str,
+    phone: str,
+    chat_id: str,
+    message_id: str,
+    *,
+    attempt: LoginAttempt | None = None,
+    to: str | None = None,
+    **extra: Any,
+) -> str:
+    """Send one message now; its Green API ``idMessage``, or "" if it was not sent.
+    Never raises. ``to`` is the chat to write to (default: ``phone``'s personal chat)."""
     from .client import GreenAPIClient, redact
 
     try:
-        if not _claim(chat_id, message_id):
-            return False
-        if not _under_cap(phone):
+        if not _claim(chat_id, message_id + ":" + kind):
+            return ""
+        if kind not in NOTICES and not _under_cap(phone):
             logger.info(
                 "WhatsApp reply (%s) to %s skipped: hourly cap reached", kind, mask_phone(phone)
             )
-            return False
-        text = render(kind, **context)
+            return ""
+        text = render(kind, attempt=attempt, **extra)
         timeout = app_settings.REPLY_TIMEOUT
         with GreenAPIClient.from_settings(timeout=timeout, max_retries=0) as client:
-            client.send_message(phone_digits(phone) + "@c.us", text, timeout=timeout, max_retries=0)
+            sent = client.send_message(
+                to or phone_digits(phone) + "@c.us", text, timeout=timeout, max_retries=0
+            )
     except Exception as err:  # a reply must never break or undo a login
         logger.warning("WhatsApp reply (%s) to %s failed: %s", kind, mask_phone(phone), redact(err))
-        return False
+        return ""
     logger.info("WhatsApp reply (%s) sent to %s", kind, mask_phone(phone))
-    return True
+    return sent.id_message
 
 
-__all__ = ["handle", "parse_user_agent", "render", "schedule", "send", "sign_out", "site_name"]
+# --- a changed WhatsApp identity tells the old one ------------------------------------
+
+
+def identity_linked(
+    sender: Any, identity: WhatsAppIdentity, user: Any, source: str, **kwargs: Any
+) -> None:
+    """``identity_linked`` receiver: a new phone linked to a user (by the user or an
+    administrator) is announced to the user's other phones. Ids learned from the user's
+    own login traffic or a lookup of the same number are not news and send nothing."""
+    if not app_settings.NOTICES_ENABLED or identity.kind != IdentityKind.PHONE:
+        return
+    if source in (IdentitySource.TRAFFIC, IdentitySource.LOOKUP):
+        return
+    old = WhatsAppIdentity.objects.filter(user_id=user.pk, kind=IdentityKind.PHONE).exclude(
+        pk=identity.pk
+    )
+    for other in old:
+        send(
+            IDENTITY_ADDED,
+            other.value,
+            "identity",
+            secrets.token_hex(8),
+            new_id=mask_phone(identity.value),
+        )
+
+
+def identity_unlinked(sender: Any, user: Any, kind: str, value: str, **kwargs: Any) -> None:
+    """``identity_unlinked`` receiver: the removed phone is told it no longer logs in."""
+    if not app_settings.NOTICES_ENABLED or kind != IdentityKind.PHONE:
+        return
+    send(IDENTITY_REMOVED, value, "identity", secrets.token_hex(8))
+
+
+def connect_signals() -> None:
+    """Connect the identity receivers (called by the app config's ``ready()``)."""
+    signals.identity_linked.connect(
+        identity_linked, sender=WhatsAppIdentity, dispatch_uid="whatsapp_login.identity_added"
+    )
+    signals.identity_unlinked.connect(
+        identity_unlinked, sender=WhatsAppIdentity, dispatch_uid="whatsapp_login.identity_removed"
+    )
+
+
+__all__ = [
+    "handle",
+    "parse_user_agent",
+    "render",
+    "schedule",
+    "schedule_notice",
+    "send",
+    "sign_out",
+    "site_name",
+]

@@ -7,9 +7,11 @@ logs) never lets anyone poll or complete someone else's login.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -116,10 +118,23 @@ def _too_many(retry_after: int) -> HttpResponse:
     return response
 
 
-def _session_key(request: HttpRequest) -> str:
-    if not request.session.session_key:
-        request.session.save()
-    return request.session.session_key or ""
+CLIENT_KEY = "_whatsapp_login_client"
+
+
+def _session_key(request: HttpRequest, *, create: bool = True) -> str | None:
+    """What the ``session`` rate-limit key counts: a random id kept in the session data.
+
+    Not the session key itself: that is rotated each time an attempt is created (so a
+    planted session cookie stops working), and a limit keyed on it would restart then.
+    """
+    value = request.session.get(CLIENT_KEY)
+    if isinstance(value, str) and value:
+        return value
+    if not create:
+        return None
+    value = secrets.token_urlsafe(16)
+    request.session[CLIENT_KEY] = value
+    return value
 
 
 def _start_or_reuse(request: HttpRequest) -> tuple[LoginAttempt, str]:
@@ -144,7 +159,31 @@ def _check_poll_limit(request: HttpRequest) -> int | None:
         app_settings.RATE_LIMIT_STATUS,
         {
             "attempt": str(attempt_id) if attempt_id else None,
-            "session": request.session.session_key,
+            "session": _session_key(request, create=False),
+        },
+    )
+
+
+def _binding_cookie(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Send the binding cookie of an attempt this request created (see attempts.py)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        return attempts.attach_binding_cookie(request, response)  # type: ignore[no-any-return]
+
+    return wrapper
+
+
+def _check_complete_limit(request: HttpRequest) -> int | None:
+    attempt_id = attempts.session_attempt_id(request)
+    return ratelimit.hit(
+        "complete",
+        app_settings.RATE_LIMIT_COMPLETE,
+        {
+            "attempt": str(attempt_id) if attempt_id else None,
+            "session": _session_key(request, create=False),
+            "ip": ratelimit.client_ip(request),
         },
     )
 
@@ -199,6 +238,7 @@ def attempt_payload(attempt: LoginAttempt, code: str) -> dict[str, Any]:
     return data
 
 
+@_binding_cookie
 @require_GET
 @never_cache
 @xframe_options_deny
@@ -251,6 +291,7 @@ def widget_context(request: HttpRequest, next_url: str | None = None) -> dict[st
     return context
 
 
+@_binding_cookie
 @require_POST
 @never_cache
 def start(request: HttpRequest) -> HttpResponse:
@@ -267,6 +308,7 @@ def start(request: HttpRequest) -> HttpResponse:
     return _json(attempt_payload(attempt, code))
 
 
+@_binding_cookie
 @require_GET
 @never_cache
 def status(request: HttpRequest) -> HttpResponse:
@@ -288,6 +330,7 @@ def status(request: HttpRequest) -> HttpResponse:
     return _json(data)
 
 
+@_binding_cookie
 @require_POST
 @never_cache
 def complete(request: HttpRequest) -> HttpResponse:
@@ -295,6 +338,9 @@ def complete(request: HttpRequest) -> HttpResponse:
     html = _wants_html(request)
     if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
         return _json({"error": "cross_site"}, status=403)
+    retry_after = _check_complete_limit(request)
+    if retry_after:
+        return _too_many(retry_after)
     attempt = attempts.get_session_attempt(request)
     if attempt is None or attempt.status == Status.CONSUMED:
         return HttpResponseRedirect(_login_url(request), status=303) if html else _no_attempt()
@@ -326,6 +372,7 @@ def complete(request: HttpRequest) -> HttpResponse:
     return _json({"redirect": redirect_to})
 
 
+@_binding_cookie
 @require_POST
 @never_cache
 def sandbox(request: HttpRequest) -> HttpResponse:
