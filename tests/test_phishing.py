@@ -101,7 +101,9 @@ def test_the_relayed_login_notice_names_the_attackers_browser_and_place(
     assert attempt.notice_message_id == "BAE5000000000001"  # the fake's idMessage
 
 
-def test_junk_codes_sent_first_do_not_silence_the_notice(notices, client, deliver, victim, settings):
+def test_junk_codes_sent_first_do_not_silence_the_notice(
+    notices, client, deliver, victim, settings
+):
     settings.WHATSAPP_LOGIN_REPLIES = True  # informational replies too, capped at 3 an hour
     junk = "AMT LOGIN " + "A" * attempts.CODE_LENGTH
     for _ in range(4):

@@ -11,7 +11,9 @@ class WhatsAppLoginConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
-        from . import replies
+        from . import (
+            checks,  # noqa: F401  (registers the system checks)
+            replies,
+        )
 
         replies.connect_signals()

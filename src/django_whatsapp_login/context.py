@@ -174,7 +174,7 @@ def _geoip(path: str) -> Any:
 
 
 def geoip_place(ip: str | None) -> str:
-    """"City, Country" (or the country) from Django's GeoIP2, or "" when it cannot say."""
+    """ "City, Country" (or the country) from Django's GeoIP2, or "" when it cannot say."""
     path = getattr(settings, "GEOIP_PATH", None)
     if not path or not ip:
         return ""
