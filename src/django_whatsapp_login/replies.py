@@ -161,7 +161,7 @@ def schedule_notice(message: IncomingText, phone: str, attempt: LoginAttempt) ->
     chat_id, message_id, pk = message.chat_id, message.message_id, attempt.pk
 
     def send_notice() -> None:
-        sent = send(LOGGED_IN, phone, chat_id, message_id, attempt=attempt)
+        sent = send_and_get_id(LOGGED_IN, phone, chat_id, message_id, attempt=attempt)
         if sent:
             LoginAttempt.objects.filter(pk=pk).update(notice_message_id=sent)
             attempt.notice_message_id = sent
@@ -232,11 +232,24 @@ def send(
     message_id: str,
     *,
     attempt: LoginAttempt | None = None,
+    **extra: Any,
+) -> bool:
+    """Send one message now; True when Green API accepted it. Never raises."""
+    return bool(send_and_get_id(kind, phone, chat_id, message_id, attempt=attempt, **extra))
+
+
+def send_and_get_id(
+    kind: str,
+    phone: str,
+    chat_id: str,
+    message_id: str,
+    *,
+    attempt: LoginAttempt | None = None,
     to: str | None = None,
     **extra: Any,
 ) -> str:
-    """Send one message now; its Green API ``idMessage``, or "" if it was not sent.
-    Never raises. ``to`` is the chat to write to (default: ``phone``'s personal chat)."""
+    """Like :func:`send`, returning the sent message's Green API ``idMessage`` ("" if it was
+    not sent). ``to`` is the chat to write to (default: ``phone``'s personal chat)."""
     from .client import GreenAPIClient, redact
 
     try:
