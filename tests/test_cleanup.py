@@ -184,3 +184,22 @@ def test_timed_out_attempts_are_marked_expired_for_the_audit_trail(webhook, make
     second.refresh_from_db()
     assert (first.status, first.reason, first.closed_at) == ("expired", "expired", first.expires_at)
     assert second.status == "pending" and live["status"] == "pending"
+
+
+def test_signed_out_logins_are_kept_as_long_as_a_session_lives(settings):
+    """The row of a login ended by "NO" is the revocation marker: purging it early would let
+    a signed-cookie session (which the server cannot delete) come back."""
+    from django_whatsapp_login.models import Reason, Status
+
+    settings.SESSION_COOKIE_AGE = 14 * 24 * 3600
+    now = timezone.now()
+    common = {"binding_hash": "b" * 64, "expires_at": now, "status": Status.CONSUMED}
+    revoked = LoginAttempt.objects.create(code_hash="1" * 64, reason=Reason.SIGNED_OUT, **common)
+    ended = LoginAttempt.objects.create(code_hash="2" * 64, reason=Reason.LOGGED_IN, **common)
+    too_old = LoginAttempt.objects.create(code_hash="3" * 64, reason=Reason.SIGNED_OUT, **common)
+    LoginAttempt.objects.filter(pk__in=[revoked.pk, ended.pk]).update(
+        created_at=now - timedelta(days=3)
+    )
+    LoginAttempt.objects.filter(pk=too_old.pk).update(created_at=now - timedelta(days=15))
+    run()
+    assert list(LoginAttempt.objects.values_list("pk", flat=True)) == [revoked.pk]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import models, transaction
 from django.db.models import F
@@ -95,8 +96,17 @@ class Command(BaseCommand):
                 status=Status.EXPIRED, reason=Reason.EXPIRED, closed_at=F("expires_at")
             )
         )
+        # A login signed out by a "NO" stays as long as its session could live: its row is
+        # the revocation marker RevocationMiddleware checks (a signed-cookie session cannot
+        # be deleted, and would come back if the row went first).
+        revoked_age = max(attempts_age, timedelta(seconds=settings.SESSION_COOKIE_AGE))
         attempts = self._purge(
-            LoginAttempt.objects.filter(created_at__lt=now - attempts_age), dry_run
+            LoginAttempt.objects.filter(created_at__lt=now - attempts_age).exclude(
+                status=Status.CONSUMED,
+                reason=Reason.SIGNED_OUT,
+                created_at__gte=now - revoked_age,
+            ),
+            dry_run,
         )
         messages = self._purge(
             ProcessedMessage.objects.filter(created_at__lt=now - messages_age), dry_run
