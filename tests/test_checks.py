@@ -44,6 +44,7 @@ ALL_IDS = {
     "whatsapp_login.W010",
     "whatsapp_login.W011",
     "whatsapp_login.W012",
+    "whatsapp_login.W013",
 }
 SHARED_CACHE = {
     "default": {
@@ -437,3 +438,18 @@ def test_plain_http_green_api_url_is_e020(settings, url):
 def test_https_or_loopback_green_api_url_is_fine(settings, url):
     settings.WHATSAPP_LOGIN_GREEN_API_URL = url
     assert "whatsapp_login.E020" not in ids()
+
+
+def test_w013_notices_without_the_revocation_middleware(settings):
+    settings.WHATSAPP_LOGIN_GREEN_API_TOKEN = "fake-api-token-5f3c9a1e7b2d4c6e8a0b"
+    [warning] = messages_with("whatsapp_login.W013", deploy=True)
+    assert "RevocationMiddleware" in warning.msg and "AuthenticationMiddleware" in warning.hint
+    assert messages_with("whatsapp_login.W013") == []  # a deployment check only
+    settings.MIDDLEWARE = [
+        *settings.MIDDLEWARE,
+        "django_whatsapp_login.middleware.RevocationMiddleware",
+    ]
+    assert messages_with("whatsapp_login.W013", deploy=True) == []
+    settings.MIDDLEWARE = settings.MIDDLEWARE[:-1]
+    settings.WHATSAPP_LOGIN_LOGIN_NOTICE = False
+    assert messages_with("whatsapp_login.W013", deploy=True) == []

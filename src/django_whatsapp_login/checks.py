@@ -315,6 +315,26 @@ def check_redirect_target(app_configs: Any = None, **kwargs: Any) -> list[checks
     ]
 
 
+@checks.register(checks.Tags.security, deploy=True)
+def check_revocation_middleware(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """W013: login notices invite "Reply NO", but nothing ends a rotated or cookie session."""
+    from .attempts import REVOCATION_MIDDLEWARE
+
+    if not app_settings.NOTICES_ENABLED or REVOCATION_MIDDLEWARE in settings.MIDDLEWARE:
+        return []
+    return [
+        checks.Warning(
+            'Login notices say "Not you? Reply NO", but RevocationMiddleware is not in '
+            "MIDDLEWARE: a NO cannot end a session whose key was rotated after login "
+            "(update_session_auth_hash) or a signed-cookie session.",
+            hint=f'Add "{REVOCATION_MIDDLEWARE}" after AuthenticationMiddleware.',
+            id="whatsapp_login.W013",
+        )
+    ]
+
+
 @checks.register()
 def check_static_root(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """W011: DEBUG off, files stored under STATIC_ROOT, and STATIC_ROOT unset."""
