@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import FrameType
 
 MIN_PYTHON = (3, 10)
 ROOT = Path(__file__).resolve().parent
@@ -60,14 +63,75 @@ def create_venv() -> Path:
 
 
 def demo_env() -> dict[str, str]:
+    """The example project's environment for the demo, set explicitly.
+
+    The project fails closed (DEBUG off, no sandbox, no SECRET_KEY unless set); the demo
+    is local, so it turns DEBUG and the sandbox on and makes a random key for this run.
+    It always runs on example_project/db.sqlite3, whatever a DATABASE_URL, DEBUG or
+    SECRET_KEY meant for another project says.
+    """
     env = dict(os.environ)
-    # The demo always runs on example_project/db.sqlite3 with DEBUG and the sandbox on,
-    # whatever a DATABASE_URL or DEBUG meant for another project says.
     env.pop("DATABASE_URL", None)
     env["DEBUG"] = "True"
     env["WHATSAPP_LOGIN_SANDBOX"] = "True"
+    # A new key each run: sessions from an earlier run simply end.
+    env["SECRET_KEY"] = "demo-" + secrets.token_urlsafe(50)
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def serve(args: list[str], cwd: Path, env: dict[str, str]) -> int:
+    """Run the server ``args`` until it exits, or until we get SIGTERM / SIGINT.
+
+    runserver's autoreloader runs the real server in a child of its own, so the server is
+    started in a new process group and a signal to the demo stops the whole group: a
+    stopped demo never leaves a server holding the port.
+    """
+    if sys.platform == "win32":
+        server = subprocess.Popen(  # noqa: S603 (our own fixed argv)
+            args, cwd=cwd, env=env, creationflags=subprocess.CREATE_NEW_PROCESS_GROUP
+        )
+    else:
+        server = subprocess.Popen(args, cwd=cwd, env=env, start_new_session=True)  # noqa: S603
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        _stop_group(server)
+        raise SystemExit(128 + signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in _STOP_SIGNALS}
+    try:
+        return server.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _stop_group(server)
+
+
+_STOP_SIGNALS = (
+    (signal.SIGINT,) if sys.platform == "win32" else (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+)
+
+
+def _stop_group(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's process group, SIGKILL after 5 s if it is still there."""
+    if sys.platform == "win32":
+        if server.poll() is None:
+            server.terminate()
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(server.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return  # the group is gone
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            continue
+        # The leader is gone; its reloader child may still be stopping.
+        try:
+            os.killpg(server.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
 
 
 def main() -> int:
@@ -99,11 +163,20 @@ def main() -> int:
         cwd=ROOT,
     )
 
+    # The system checks run once, here; the commands below skip them, so the expected
+    # whatsapp_login.W001 is printed once, not by every command.
+    step("Checking the example project")
+    run([str(python), "manage.py", "check"], cwd=EXAMPLE_DIR, env=env)
+
     step("Creating the database (example_project/db.sqlite3)")
-    run([str(python), "manage.py", "migrate", "--noinput"], cwd=EXAMPLE_DIR, env=env)
+    run(
+        [str(python), "manage.py", "migrate", "--noinput", "--skip-checks"],
+        cwd=EXAMPLE_DIR,
+        env=env,
+    )
 
     step("Creating the demo tenant")
-    run([str(python), "manage.py", "demo_setup"], cwd=EXAMPLE_DIR, env=env)
+    run([str(python), "manage.py", "demo_setup", "--skip-checks"], cwd=EXAMPLE_DIR, env=env)
 
     url = f"http://127.0.0.1:{options.port}"
     if options.no_server:
@@ -121,20 +194,16 @@ def main() -> int:
 
     Admin: {url}/admin/  (user admin, password admin)
 
-    The warning whatsapp_login.W001 (no webhook token) is expected: the
-    sandbox does not use the Green API webhook.
+    The warning whatsapp_login.W001 (no webhook token) printed above is
+    expected: the sandbox does not use the Green API webhook.
 """,
         flush=True,
     )
-    try:
-        subprocess.run(  # noqa: S603 (our own fixed argv)
-            [str(python), "manage.py", "runserver", f"127.0.0.1:{options.port}"],
-            cwd=EXAMPLE_DIR,
-            env=env,
-            check=False,
-        )
-    except KeyboardInterrupt:
-        pass
+    serve(
+        [str(python), "manage.py", "runserver", "--skip-checks", f"127.0.0.1:{options.port}"],
+        cwd=EXAMPLE_DIR,
+        env=env,
+    )
     return 0
 
 

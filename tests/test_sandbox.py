@@ -160,3 +160,24 @@ def test_sandbox_disabled(browser, make_user, overrides):
     assert response.status_code == 404
     assert LoginAttempt.objects.get().status == Status.PENDING
     assert ProcessedMessage.objects.count() == 0
+
+
+@sandbox_on
+@pytest.mark.django_db
+def test_sandbox_placeholder_is_a_hint_not_a_number(browser):
+    import re
+
+    html = browser.get("/login").content.decode()
+    [placeholder] = re.findall(r'name="phone"[^>]*placeholder="([^"]*)"', html)
+    assert placeholder and not re.search(r"\d", placeholder)  # never looks filled in
+    # The sandbox comes before the QR code: a demo's main action, visible without scrolling.
+    assert html.index("data-wl-sandbox") < html.index("data-wl-qr")
+
+
+@pytest.mark.django_db
+def test_login_page_has_an_icon(browser):
+    from django.contrib.staticfiles import finders
+
+    html = browser.get("/login").content.decode()
+    assert '<link rel="icon" href="/static/whatsapp_login/icon.svg"' in html
+    assert finders.find("whatsapp_login/icon.svg")

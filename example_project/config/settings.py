@@ -1,8 +1,10 @@
 """Settings of the django-whatsapp-login example project.
 
 Everything that differs between a laptop and a server comes from the environment (or an
-optional ``.env`` file next to ``manage.py``, see ``.env.example``). The defaults give a
-working local demo: SQLite, DEBUG on, and the sandbox form that simulates WhatsApp.
+optional ``.env`` file next to ``manage.py``, see ``.env.example``). The defaults fail
+closed: DEBUG off, the sandbox form off, and no SECRET_KEY, so the project refuses to
+start until one is set. ``python3 demo.py`` sets DEBUG, the sandbox and a random key for
+the local demo explicitly.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -20,8 +23,17 @@ if (BASE_DIR / ".env").is_file():
 
 # Core Django ---------------------------------------------------------------------------
 
-SECRET_KEY = env("SECRET_KEY", default="django-insecure-change-me-example-project-only")
-DEBUG = env.bool("DEBUG", default=True)
+# No default: a key written here would be public, and with it anyone can sign sessions.
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set. Set the SECRET_KEY environment variable (or put it in "
+        "example_project/.env) to a long random value, e.g. the output of: "
+        'python -c "import secrets; print(secrets.token_urlsafe(50))". '
+        "For the local demo, run python3 demo.py: it sets one for you."
+    )
+# Off unless asked for: DEBUG on a server shows settings and tracebacks to everyone.
+DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 # Needed when the site is reached over https through a tunnel or proxy, e.g.
 # CSRF_TRUSTED_ORIGINS=https://example.trycloudflare.com
@@ -119,8 +131,9 @@ WHATSAPP_LOGIN_GREEN_API_URL = env("GREEN_API_URL", default="https://api.green-a
 WHATSAPP_LOGIN_MESSAGE_PREFIX = "AMT LOGIN"
 # Seconds a code stays valid (10..600; the browser tests use a short one).
 WHATSAPP_LOGIN_ATTEMPT_TTL = env.int("WHATSAPP_LOGIN_ATTEMPT_TTL", default=180)
-# The "simulate sending from WhatsApp" form; the app refuses it when DEBUG is off.
-WHATSAPP_LOGIN_SANDBOX = env.bool("WHATSAPP_LOGIN_SANDBOX", default=DEBUG)
+# The "simulate sending from WhatsApp" form logs anyone in as any tenant: off unless asked
+# for (demo.py asks), and the app refuses it when DEBUG is off anyway.
+WHATSAPP_LOGIN_SANDBOX = env.bool("WHATSAPP_LOGIN_SANDBOX", default=False)
 # Phones live on core.Tenant, not on the user model.
 WHATSAPP_LOGIN_USER_RESOLVER = "core.resolvers.tenant_resolver"
 
