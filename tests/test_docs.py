@@ -304,3 +304,43 @@ def test_every_cited_requirement_is_in_the_threat_model():
         if number not in defined
     }
     assert cited == set()
+
+
+@pytest.mark.django_db
+def test_the_install_logging_snippet_prints_the_lines_quickstart_promises(
+    browser, webhook, make_user, capsys
+):
+    import logging
+    import logging.config
+
+    code = block_starting("install.md", "# settings.py")
+    namespace: dict = {
+        "BASE_DIR": ROOT,
+        "os": types.SimpleNamespace(
+            environ={"GREEN_API_WEBHOOK_TOKEN": "x", "GREEN_API_ID_INSTANCE": "1"}
+        ),
+    }
+    exec(compile(code.replace("import os\n", ""), "install.md", "exec"), namespace)  # noqa: S102
+    logger = logging.getLogger("django_whatsapp_login")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    logging.config.dictConfig(namespace["LOGGING"])
+    try:
+        make_user(phone="+996555000000")
+        body = start(browser)
+        assert (
+            webhook.post(incoming(f"AMT LOGIN {body['code']}", "996555000000@c.us")).status_code
+            == 200
+        )
+        assert browser.post("/whatsapp/complete/").status_code == 200
+        other = start(browser)
+        webhook.post(incoming(f"AMT LOGIN {other['code']}", "996555000009@c.us"))
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
+    printed = capsys.readouterr().err
+    promised = (DOCS / "quickstart.md").read_text(encoding="utf-8")
+    lines = re.findall(r"`(Login attempt \d+ [^`]+)`", promised)
+    assert len(lines) >= 4
+    for line in lines:
+        shape = re.escape(line).replace(r"\ ", " ")
+        shape = re.sub(r"attempt\\? \d+|attempt \d+", r"attempt \\d+", shape)
+        assert re.search(shape, printed), (line, printed)
