@@ -442,6 +442,10 @@ class GreenAPIClient:
             self._last_call[method] = now + max(0.0, wait)
         if wait > 0:
             _sleep(wait)
+            # Count from when this call really leaves (a loaded machine oversleeps), so the
+            # next call keeps its distance from this one, not from the slot it was given.
+            with self._lock:
+                self._last_call[method] = max(self._last_call[method], time.monotonic())
 
     def _call(
         self,
