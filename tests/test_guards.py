@@ -79,7 +79,8 @@ def test_a_failure_after_the_insert_lets_the_retry_log_in_exactly_once(
     if where == "resolver":
         from django_whatsapp_login import resolvers
 
-        target, real = "django_whatsapp_login.attempts.resolve", resolvers.resolve
+        # The sender is resolved in identities.resolve_sender (issue 9).
+        target, real = "django_whatsapp_login.identities.resolve", resolvers.resolve
     else:
         target, real = "django_whatsapp_login.attempts._transition", attempts._transition
     failing = FailOnce(real)
@@ -244,7 +245,8 @@ def test_clock_skew_is_exactly_five_seconds(webhook, whole_second_attempt, offse
     assert body["status"] == answer
     if answer == "ignored":
         assert body["reason"] == "stale_message"
-        assert LoginAttempt.objects.get().status == Status.PENDING
+        # It cannot confirm; the attempt is expired so the page is not left waiting (issue 9).
+        assert LoginAttempt.objects.get().status == Status.EXPIRED
 
 
 # --- SR-22: valid login messages per phone ---------------------------------------------

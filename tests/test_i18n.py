@@ -114,6 +114,8 @@ def test_every_status_sentence_is_translated():
             ("rejected", "inactive_user"),
             ("rejected", "conflicting_sender"),
             ("rejected", "lid_sender"),
+            ("rejected", "conflicting_ids"),
+            ("rejected", "unreadable_sender"),
             ("rejected", "several_users"),
             ("rejected", "rate_limited"),
             ("rejected", "anything_else"),

@@ -132,3 +132,43 @@ def test_webhook_racing_expiry(make_user, repetition):
         assert action == "ignored" and attempt.status == Status.EXPIRED
     else:
         assert action == "confirmed" and attempt.status == Status.CONFIRMED
+
+
+def test_two_deliveries_teaching_conflicting_pairs_at_once(make_user, repetition):
+    """Two logins whose deliveries pair one LID with two different phones (users), both
+    completed at the same moment: each user logs into their own account, exactly one of
+    them ends up owning the LID, and nothing answers 500."""
+    from django_whatsapp_login.models import WhatsAppIdentity
+
+    lid = "120650379300963@lid"
+    alice = make_user("+996700123456")
+    bob = make_user("+996700654321")
+    browsers = []
+    for user, phone_id in [(alice, "996700123456@c.us"), (bob, "996700654321@c.us")]:
+        browser = Client()
+        body = incoming(start(browser)["message"], phone_id)
+        body["senderData"]["sender"] = lid
+        assert WebhookClient(Client()).post(body).json() == {"status": "confirmed"}
+        browsers.append((browser, user))
+
+    def complete(browser: Client) -> tuple[int, str | None]:
+        tab = Client()
+        tab.cookies = copy.deepcopy(browser.cookies)
+        response = tab.post("/whatsapp/complete/")
+        return response.status_code, tab.session.get("_auth_user_id")
+
+    results = run_together([lambda b=b: complete(b) for b, _ in browsers])
+    assert results == [(200, str(alice.pk)), (200, str(bob.pk))]
+    owners = list(
+        WhatsAppIdentity.objects.filter(kind="lid", value=lid).values_list("user_id", flat=True)
+    )
+    assert len(owners) == 1 and owners[0] in (alice.pk, bob.pk)
+    # From now on the pair of the loser is refused, the LID alone names the winner only.
+    loser_phone = "996700654321@c.us" if owners[0] == alice.pk else "996700123456@c.us"
+    browser = Client()
+    body = incoming(start(browser)["message"], loser_phone)
+    body["senderData"]["sender"] = lid
+    assert WebhookClient(Client()).post(body).json() == {
+        "status": "rejected",
+        "reason": "conflicting_ids",
+    }

@@ -197,8 +197,17 @@ def test_failures_are_not_reset_by_a_new_attempt(webhook, make_user):
     for i in range(5):
         webhook.post(incoming(f"AMT LOGIN {'A' * 15}{'BCDEF'[i]}"))
     data = start(Client())  # a fresh attempt does not wipe the sender's failures
-    assert webhook.post(incoming(data["message"])).json()["reason"] == "rate_limited"
-    assert LoginAttempt.objects.get().status == Status.PENDING
+    assert webhook.post(incoming(data["message"])).json() == {
+        "status": "rejected",
+        "reason": "rate_limited",
+    }
+    # Not confirmed, and not left waiting either: the page is told why.
+    attempt = LoginAttempt.objects.get()
+    assert (attempt.status, attempt.reason, attempt.user_id) == (
+        Status.REJECTED,
+        "rate_limited",
+        None,
+    )
 
 
 @override_settings(

@@ -75,7 +75,8 @@ def test_attempt_confirmed_after_commit(
         assert webhook.post(payload).json() == {"status": "confirmed"}
         assert recorded.named("confirmed") == []
     [kwargs] = recorded.named("confirmed")
-    assert set(kwargs) == {"attempt", "user", "phone", "message_id"}
+    assert set(kwargs) == {"attempt", "user", "phone", "lid", "message_id"}
+    assert kwargs["lid"] is None  # the delivery carried no LID
     assert kwargs["attempt"] == LoginAttempt.objects.get()
     assert kwargs["user"] == user
     assert kwargs["phone"] == "+996700123456"

@@ -1,12 +1,15 @@
 """The login attempt state machine. Every state change of a LoginAttempt happens here.
 
-    pending ──message from a known number──▶ confirmed ──browser completes──▶ consumed
-       │                                        │
-       ├── TTL passes ──▶ expired               ├── another number sends the code ──▶ rejected
-       └── unknown / inactive / LID sender ──▶ rejected   (inactive at completion ──▶ rejected)
+    pending ──message naming exactly one user──▶ confirmed ──browser completes──▶ consumed
+       │                                            │                 (the LID is learned)
+       ├── TTL passes / message outside it ──▶ expired  ├── another sender ──▶ rejected
+       ├── unknown / shared / inactive / conflicting ids ──▶ rejected
+       ├── unknown LID alone ──▶ rejected (lid_sender) ──phone fallback──▶ confirmed
+       └── (link attempts) message from the sender ──▶ consumed (linked)
 
 Each transition is one conditional ``UPDATE ... WHERE status = <from> AND expires_at > now``
 whose row count decides who won, so two webhooks or two tabs can never both succeed.
+Who sent a message is decided by ``identities.resolve_sender``.
 """
 
 from __future__ import annotations
@@ -30,13 +33,14 @@ from django.db.models import Case, Value, When
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from . import ratelimit, signals
+from . import identities, ratelimit, signals
 from .conf import app_settings
 from .context import place_for_request
 from .greenapi import IncomingText
-from .models import LoginAttempt, ProcessedMessage, Purpose, Reason, Status
-from .phone import chat_id_to_phone, is_lid, mask_phone, phone_digits
+from .models import IdentitySource, LoginAttempt, ProcessedMessage, Purpose, Reason, Status
+from .phone import mask_phone, phone_digits
 from .resolvers import resolve
+from .senders import SenderIds
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -319,6 +323,7 @@ def consume(attempt: LoginAttempt, can_authenticate: Any) -> AbstractBaseUser | 
         ):
             _log_rejected(attempt, Reason.INACTIVE_USER, None)
         return None
+    confirmed_by = attempt.reason
     if not _transition(
         attempt,
         [Status.CONFIRMED],
@@ -329,7 +334,50 @@ def consume(attempt: LoginAttempt, can_authenticate: Any) -> AbstractBaseUser | 
     ):
         return None
     logger.info("Login attempt %s consumed", attempt.pk)
+    if attempt.sender_lid:
+        # The login succeeded: the LID that came with it is now known to be this user's,
+        # so a later message carrying only the LID logs the same user in. A LID that is
+        # already another user's is logged and left alone; it never fails this login.
+        source = (
+            IdentitySource.LOOKUP
+            if confirmed_by == Reason.LOOKUP_CONFIRMED
+            else IdentitySource.TRAFFIC
+        )
+        identities.learn(user, attempt.sender_lid, source=source)
     return user
+
+
+def confirm_by_lookup(attempt: LoginAttempt, user: AbstractBaseUser, phone: str) -> bool:
+    """rejected (``lid_sender``) -> confirmed, once the login page's phone fallback showed
+    that ``phone`` is the number of the LID that sent the code. Live attempts only; one
+    conditional UPDATE, so two tries at once confirm at most once."""
+    now = timezone.now()
+    changes: dict[str, Any] = {
+        "status": Status.CONFIRMED,
+        "reason": Reason.LOOKUP_CONFIRMED,
+        "user": user,
+        "sender_hash": sender_hash(phone),
+        "sender_masked": mask_phone(phone),
+        "confirmed_at": now,
+        "closed_at": None,
+    }
+    rows = LoginAttempt.objects.filter(
+        pk=attempt.pk,
+        purpose=Purpose.LOGIN,
+        status=Status.REJECTED,
+        reason=Reason.LID_SENDER,
+        sender_lid=attempt.sender_lid,
+        expires_at__gt=now,
+    ).exclude(sender_lid="")
+    if rows.update(**changes) != 1:
+        return False
+    for name, value in changes.items():
+        setattr(attempt, name, value)
+    logger.info(
+        "Login attempt %s confirmed by the phone fallback (%s)", attempt.pk, mask_phone(phone)
+    )
+    _send_confirmed(attempt, user, phone, attempt.sender_lid, None)
+    return True
 
 
 # --- signing a login out from WhatsApp ("Not you? Reply NO", see replies.py) -----------
@@ -482,86 +530,78 @@ def handle_message(message: IncomingText, request: HttpRequest | None = None) ->
 
     The processed-message row and the state change commit together, so a delivery is
     either fully applied once or not at all (and then Green API's retry applies it).
-    Messages that are not a login text cost no query.
+    Messages that are not a login text cost no query. A login text from a personal chat
+    that names a live attempt always settles it: confirmed, or rejected with a reason
+    (expired when its timestamp is outside the code's lifetime); the page never keeps
+    waiting for a message that has arrived.
     """
-    if not _personal_chat(message):
-        return ignored("not_personal_chat")
+    senders = message.senders
+    if senders is None:
+        return ignored("not_personal_chat")  # group, broadcast, newsletter, unknown kind
     code = match_code(message.text)
     if code is None:
         return ignored("no_login_text")
-    phone = chat_id_to_phone(message.sender)
-    if phone is None and not is_lid(message.sender):
-        return ignored("not_personal_chat")  # broadcast, newsletter, anything unknown
-    limit_key = {"phone": phone or message.sender}
+    # The phone when the delivery has one, else the LID: a stable id either way.
+    limit_key = {"phone": senders.key or None}
     if ratelimit.peek("failed", app_settings.RATE_LIMIT_FAILED, limit_key):
-        logger.warning(
-            "Login message dropped: too many failures from %s", mask_phone(message.sender)
-        )
-        return ignored("rate_limited")
+        logger.warning("Login message dropped: too many failures from %s", senders.masked)
+        return _settle_rate_limited(message, code, senders)
     with transaction.atomic():
         if not first_delivery(message):
             return Outcome("duplicate")
         attempt = LoginAttempt.objects.filter(code_hash=hash_secret(code)).first()
         if attempt is None:
-            logger.info("Login message for an unknown code from %s", mask_phone(message.sender))
+            logger.info("Login message for an unknown code from %s", senders.masked)
             outcome = ignored("unknown_code")
         elif ratelimit.hit("confirm", app_settings.RATE_LIMIT_CONFIRM, limit_key):
-            logger.warning("Login message dropped: too many from %s", mask_phone(message.sender))
+            logger.warning("Login message dropped: too many from %s", senders.masked)
             outcome = _reject(
-                attempt,
-                [Status.PENDING],
-                Reason.RATE_LIMITED,
-                chat_id_to_phone(message.sender),
-                timezone.now(),
+                attempt, [Status.PENDING], Reason.RATE_LIMITED, senders, timezone.now()
             )
             outcome = Outcome(outcome.action, "rate_limited", outcome.attempt)
         else:
-            outcome = _apply(attempt, message, request)
+            outcome = _apply(attempt, message, senders, request)
     if outcome.action == "rejected" or outcome.reason in FAILURES:
         ratelimit.hit("failed", app_settings.RATE_LIMIT_FAILED, limit_key)
     return outcome
 
 
-def _personal_chat(message: IncomingText) -> bool:
-    """The chat is the sender's own (not a group): ``chatId`` and ``sender`` name one person.
+def _settle_rate_limited(message: IncomingText, code: str, senders: SenderIds) -> Outcome:
+    """A sender over the failure limit: no resolution, but a live attempt the message
+    names is rejected (``rate_limited``) so its page stops waiting. One indexed lookup."""
+    attempt = LoginAttempt.objects.filter(code_hash=hash_secret(code)).first()
+    if attempt is None:
+        return ignored("rate_limited")
+    with transaction.atomic():
+        if not first_delivery(message):
+            return Outcome("duplicate")
+        outcome = _reject(attempt, [Status.PENDING], Reason.RATE_LIMITED, senders, timezone.now())
+    return Outcome(outcome.action, "rate_limited", outcome.attempt)
 
-    The sender may carry a device suffix that the chat id lacks (``…:3@c.us``).
-    """
-    if message.chat_id == message.sender:
+
+def _same_sender(attempt: LoginAttempt, senders: SenderIds) -> bool:
+    """Did ``senders`` confirm ``attempt``? By the keyed hash of its phone or LID, or by its
+    LID (a later delivery of the same person may carry only one of them)."""
+    if any(
+        hmac.compare_digest(attempt.sender_hash, sender_hash(ident.value)) for ident in senders.ids
+    ):
         return True
-    phone = chat_id_to_phone(message.chat_id)
-    return phone is not None and phone == chat_id_to_phone(message.sender)
+    return bool(attempt.sender_lid) and attempt.sender_lid in senders.lids
 
 
-def _apply(attempt: LoginAttempt, message: IncomingText, request: HttpRequest | None) -> Outcome:
+def _apply(
+    attempt: LoginAttempt,
+    message: IncomingText,
+    senders: SenderIds,
+    request: HttpRequest | None,
+) -> Outcome:
     now = timezone.now()
-    phone = chat_id_to_phone(message.sender)
-    if phone is None:
-        if is_lid(message.sender):
-            # The digits of a LID are not a phone number: fail closed.
-            return _reject(
-                attempt, [Status.PENDING, Status.CONFIRMED], Reason.LID_SENDER, None, now
-            )
-        return ignored("not_personal_chat")
-
     if attempt.status == Status.CONFIRMED and not attempt.is_expired(now):
-        if hmac.compare_digest(attempt.sender_hash, sender_hash(phone)):
-            return Outcome("duplicate", "already_confirmed", attempt)
-        # Someone else sends a code that is already confirmed: the code leaked (login
-        # CSRF or a relay). Nobody gets this login.
-        return _reject(attempt, [Status.CONFIRMED], Reason.CONFLICTING_SENDER, phone, now)
+        return _confirmed_again(attempt, message, senders, request, now)
     if attempt.status != Status.PENDING:
         return ignored("attempt_closed")
     if attempt.is_expired(now):
-        _transition(
-            attempt,
-            [Status.PENDING],
-            now=now,
-            require_live=False,
-            status=Status.EXPIRED,
-            reason=Reason.EXPIRED,
-            closed_at=now,
-        )
+        _expire(attempt, now)
         return ignored("expired")
     sent_at = message.timestamp
     if (
@@ -569,15 +609,23 @@ def _apply(attempt: LoginAttempt, message: IncomingText, request: HttpRequest | 
         <= sent_at
         <= attempt.expires_at.timestamp()
     ):
+        # Written outside the code's lifetime (a clock far off): it cannot confirm, and
+        # the page is told the code is over instead of waiting for its end.
+        _expire(attempt, now)
         return ignored("stale_message")
+    if attempt.purpose == Purpose.LINK:
+        return _link(attempt, senders, request, message, now)
 
-    user, failure = resolve(phone, attempt=attempt, request=request, message=message)
+    resolution = identities.resolve_sender(
+        senders, attempt=attempt, request=request, message=message
+    )
+    user = resolution.user
     if user is None:
-        return _reject(attempt, [Status.PENDING], Reason(failure), phone, now)
+        return _reject(attempt, [Status.PENDING], Reason(resolution.reason), senders, now)
     from .backends import WhatsAppLoginBackend
 
     if not WhatsAppLoginBackend().user_can_authenticate(user):
-        return _reject(attempt, [Status.PENDING], Reason.INACTIVE_USER, phone, now)
+        return _reject(attempt, [Status.PENDING], Reason.INACTIVE_USER, senders, now)
 
     confirmed = _transition(
         attempt,
@@ -586,41 +634,149 @@ def _apply(attempt: LoginAttempt, message: IncomingText, request: HttpRequest | 
         status=Status.CONFIRMED,
         reason=Reason.CONFIRMED,
         user=user,
-        sender_hash=sender_hash(phone),
-        sender_masked=mask_phone(phone),
+        sender_hash=sender_hash(senders.key),
+        sender_masked=senders.masked,
+        # Learned as the user's identity when the login succeeds (consume), never before.
+        sender_lid=senders.lid or "",
         confirmed_at=now,
     )
     if not confirmed:
         # Lost a race: another delivery changed the attempt first. Judge again on fresh data.
         attempt.refresh_from_db()
-        if attempt.status == Status.CONFIRMED and not hmac.compare_digest(
-            attempt.sender_hash, sender_hash(phone)
-        ):
-            return _reject(attempt, [Status.CONFIRMED], Reason.CONFLICTING_SENDER, phone, now)
+        if attempt.status == Status.CONFIRMED and not _same_sender(attempt, senders):
+            return _reject(attempt, [Status.CONFIRMED], Reason.CONFLICTING_SENDER, senders, now)
         return ignored("attempt_closed")
-    logger.info("Login attempt %s confirmed by %s", attempt.pk, mask_phone(phone))
-    message_id = message.message_id
+    identities.mark_seen(resolution)
+    logger.info("Login attempt %s confirmed by %s", attempt.pk, senders.masked)
+    _send_confirmed(attempt, user, senders.phone, senders.lid, message.message_id)
+    return Outcome("confirmed", "", attempt)
+
+
+def _send_confirmed(
+    attempt: LoginAttempt, user: Any, phone: str | None, lid: str | None, message_id: str | None
+) -> None:
     transaction.on_commit(
         lambda: signals.attempt_confirmed.send(
-            sender=LoginAttempt, attempt=attempt, user=user, phone=phone, message_id=message_id
+            sender=LoginAttempt,
+            attempt=attempt,
+            user=user,
+            phone=phone,
+            lid=lid,
+            message_id=message_id,
         )
     )
-    return Outcome("confirmed", "", attempt)
+
+
+def _expire(attempt: LoginAttempt, now: Any) -> None:
+    _transition(
+        attempt,
+        [Status.PENDING],
+        now=now,
+        require_live=False,
+        status=Status.EXPIRED,
+        reason=Reason.EXPIRED,
+        closed_at=now,
+    )
+
+
+def _confirmed_again(
+    attempt: LoginAttempt,
+    message: IncomingText,
+    senders: SenderIds,
+    request: HttpRequest | None,
+    now: Any,
+) -> Outcome:
+    """A message for an attempt that is already confirmed: the same person again is
+    harmless; anybody else means the code leaked (login CSRF or a relay) and nobody gets
+    this login."""
+    if _same_sender(attempt, senders):
+        return Outcome("duplicate", "already_confirmed", attempt)
+    resolution = identities.resolve_sender(
+        senders, attempt=attempt, request=request, message=message
+    )
+    if resolution.user is not None and resolution.user.pk == attempt.user_id:
+        return Outcome("duplicate", "already_confirmed", attempt)
+    return _reject(attempt, [Status.CONFIRMED], Reason.CONFLICTING_SENDER, senders, now)
+
+
+class _LostRace(Exception):
+    pass
+
+
+def _link(
+    attempt: LoginAttempt,
+    senders: SenderIds,
+    request: HttpRequest | None,
+    message: IncomingText,
+    now: Any,
+) -> Outcome:
+    """A link attempt's code arrived: record every id of the sender for ``attempt.user``.
+
+    All or nothing: an id that names another user (an identity, or the resolver for the
+    phone) rejects the attempt with ``conflicting_ids`` and links nothing. Success is one
+    conditional transition pending -> consumed (reason ``linked``) in the same savepoint
+    as the new identities.
+    """
+    from .backends import WhatsAppLoginBackend
+
+    user = (
+        get_user_model()._default_manager.filter(pk=attempt.user_id).first()
+        if attempt.user_id is not None
+        else None
+    )
+    if user is None or not WhatsAppLoginBackend().user_can_authenticate(user):
+        return _reject(attempt, [Status.PENDING], Reason.INACTIVE_USER, senders, now)
+    if senders.unreadable or not senders.ids:
+        return _reject(attempt, [Status.PENDING], Reason.UNREADABLE_SENDER, senders, now)
+    if senders.contradictory or any(
+        owner != user.pk for owner in identities.find_identities(senders.ids).values()
+    ):
+        return _reject(attempt, [Status.PENDING], Reason.CONFLICTING_IDS, senders, now)
+    if senders.phone is not None:
+        found, _failure = resolve(senders.phone, attempt=attempt, request=request, message=message)
+        if found is not None and found.pk != user.pk:
+            return _reject(attempt, [Status.PENDING], Reason.CONFLICTING_IDS, senders, now)
+    try:
+        with transaction.atomic():
+            for ident in senders.ids:
+                identities.link(user, ident, source=IdentitySource.ENROLLMENT)
+            if not _transition(
+                attempt,
+                [Status.PENDING],
+                now=now,
+                status=Status.CONSUMED,
+                reason=Reason.LINKED,
+                sender_hash=sender_hash(senders.key),
+                sender_masked=senders.masked,
+                confirmed_at=now,
+                closed_at=now,
+            ):
+                raise _LostRace
+    except identities.IdentityConflict:
+        # Another user got one of these ids between the check and the insert.
+        return _reject(attempt, [Status.PENDING], Reason.CONFLICTING_IDS, senders, now)
+    except _LostRace:
+        return ignored("attempt_closed")
+    logger.info("Link attempt %s linked %s to user %s", attempt.pk, senders.masked, user.pk)
+    return Outcome("linked", "", attempt)
 
 
 def _reject(
     attempt: LoginAttempt,
     from_statuses: list[Status],
     reason: Reason,
-    phone: str | None,
+    senders: SenderIds | None,
     now: Any,
 ) -> Outcome:
     changes: dict[str, Any] = {"status": Status.REJECTED, "reason": reason, "closed_at": now}
-    if phone and not attempt.sender_masked:
-        changes["sender_masked"] = mask_phone(phone)
+    if senders is not None and senders.ids and not attempt.sender_masked:
+        changes["sender_masked"] = senders.masked
+    if reason == Reason.LID_SENDER and senders is not None and senders.lid:
+        # What the phone fallback of the login page checks the typed number against.
+        changes["sender_lid"] = senders.lid
     if not _transition(attempt, from_statuses, now=now, **changes):
         return ignored("attempt_closed")
-    _log_rejected(attempt, reason, phone)
+    _log_rejected(attempt, reason, senders.phone if senders is not None else None)
     return Outcome("rejected", str(reason), attempt)
 
 

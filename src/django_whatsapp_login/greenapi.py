@@ -1,8 +1,17 @@
 """Green API payloads: strict parsing of webhook bodies into typed values.
 
 Nothing here touches the database or the request. Anything that is not exactly an
-incoming personal text message raises :class:`Ignored` with a short reason code;
-the webhook answers 200 for those (Green API re-sends anything else every minute).
+incoming text message raises :class:`Ignored` with a short reason code; the webhook
+answers 200 for those (Green API re-sends anything else every minute).
+
+Who wrote is read from ``senderData`` into a gateway-neutral
+:class:`~django_whatsapp_login.senders.SenderIds`. A chat is personal when its ``chatId``
+is a person's id (``<digits>@c.us`` or ``<digits>@lid``, device suffix allowed); groups
+(``@g.us``), ``status@broadcast`` and newsletters are not, and carry ``senders=None``. In a
+personal chat ``chatId`` *is* the other person, so every shape Green API documents or has
+been seen sending is read: both ids phones, a phone ``chatId`` with a LID ``sender``, a LID
+``chatId`` with a phone ``sender``, both LIDs, and an empty or missing ``sender`` (issue
+#903 of green-api/issues). ``chatId`` and ``sender`` are no longer required to be equal.
 """
 
 from __future__ import annotations
@@ -10,6 +19,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from .phone import chat_id_to_lid, chat_id_to_phone
+from .senders import LID, PHONE, SenderIds, WhatsAppId
 
 #: Bodies larger than this are not parsed (SR-4). Real login messages are < 2 KiB.
 MAX_BODY_BYTES = 64 * 1024
@@ -34,7 +46,9 @@ class IncomingText:
 
     id_instance: str
     wid: str
+    #: ``senderData.chatId`` as received: with ``message_id`` the idempotency key.
     chat_id: str
+    #: ``senderData.sender`` as received; ``""`` when it is missing, empty or unreadable.
     sender: str
     message_id: str
     timestamp: int
@@ -42,6 +56,9 @@ class IncomingText:
     text: str
     #: The ``idMessage`` of the message this one quotes (a reply), or "".
     quoted_id: str = ""
+    #: Every id of the person who wrote, for a personal chat; ``None`` for groups,
+    #: broadcasts, newsletters and chat ids of an unknown kind.
+    senders: SenderIds | None = None
 
 
 def _reject_constant(name: str) -> Any:
@@ -115,6 +132,41 @@ def _quoted_id(message_data: dict[str, Any]) -> str:
     return ""
 
 
+def personal_id(value: object) -> WhatsAppId | None:
+    """A person's id (``…@c.us`` phone or ``…@lid``, device suffix stripped), else None."""
+    phone = chat_id_to_phone(value)
+    if phone is not None:
+        return WhatsAppId(PHONE, phone)
+    lid = chat_id_to_lid(value)
+    if lid is not None:
+        return WhatsAppId(LID, lid)
+    return None
+
+
+def read_senders(chat_id: str, sender: object) -> SenderIds | None:
+    """The sender's ids from ``senderData``, or None when the chat is not a personal one.
+
+    ``sender`` may be absent, ``None`` or ``""``: the chat id alone then names the person.
+    A ``sender`` that is present but not a person's id (wrong type, malformed, a group id)
+    marks the ids ``unreadable``: the login is refused, never guessed.
+    """
+    chat = personal_id(chat_id)
+    if chat is None:
+        return None
+    if sender is None or sender == "":
+        return SenderIds.of([chat])
+    other = personal_id(sender)
+    if other is None:
+        return SenderIds.of([chat], unreadable=True)
+    return SenderIds.of([chat, other])
+
+
+def _raw_sender(value: object) -> str:
+    if isinstance(value, str) and len(value) <= MAX_ID_CHARS and value.isprintable():
+        return value
+    return ""
+
+
 def parse_incoming_text(data: Any) -> IncomingText:
     """Validate a decoded webhook body; raise :class:`Ignored` unless it is usable."""
     body = _dict(data, "not_an_object")
@@ -135,17 +187,18 @@ def parse_incoming_text(data: Any) -> IncomingText:
     message_id = _str(body.get("idMessage"), "bad_message_id")
     sender_data = _dict(body.get("senderData"), "bad_sender_data")
     chat_id = _str(sender_data.get("chatId"), "bad_sender_data")
-    sender = _str(sender_data.get("sender"), "bad_sender_data")
+    raw_sender = sender_data.get("sender")
     message_data = _dict(body.get("messageData"), "bad_message_data")
     text = _text(message_data)
     return IncomingText(
         id_instance=str(id_instance).strip(),
         wid=wid,
         chat_id=chat_id,
-        sender=sender,
+        sender=_raw_sender(raw_sender),
         message_id=message_id,
         timestamp=timestamp,
         type_message=str(message_data["typeMessage"]),
         text=text,
         quoted_id=_quoted_id(message_data),
+        senders=read_senders(chat_id, raw_sender),
     )

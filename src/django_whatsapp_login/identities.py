@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -22,6 +24,8 @@ from . import signals
 from .exceptions import IdentityConflict, InvalidIdentity, InvalidPhoneNumber
 from .models import IdentityKind, IdentitySource, WhatsAppIdentity
 from .phone import chat_id_to_lid, chat_id_to_phone, normalize_phone
+from .resolvers import resolve
+from .senders import SenderIds, WhatsAppId
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -29,10 +33,14 @@ if TYPE_CHECKING:
 __all__ = [
     "IdentityConflict",
     "InvalidIdentity",
+    "Resolution",
+    "SenderIds",
     "WhatsAppId",
     "find_identities",
+    "learn",
     "link",
     "parse_id",
+    "resolve_sender",
     "unlink",
 ]
 
@@ -40,14 +48,6 @@ logger = logging.getLogger("django_whatsapp_login")
 
 #: Longer values are refused before any parsing.
 MAX_ID_CHARS = 128
-
-
-class WhatsAppId(NamedTuple):
-    """One WhatsApp id in canonical form: ``("phone", "+996555000123")`` or
-    ``("lid", "120650379300963@lid")``."""
-
-    kind: str
-    value: str
 
 
 def parse_id(chat_id: object) -> WhatsAppId:
@@ -154,3 +154,113 @@ def find_identities(ids: Iterable[WhatsAppId]) -> dict[WhatsAppId, Any]:
         query |= Q(kind=ident.kind, value=ident.value)
     rows = WhatsAppIdentity.objects.filter(query).values_list("kind", "value", "user_id")
     return {WhatsAppId(kind, value): user_id for kind, value, user_id in rows}
+
+
+# --- resolving the sender of a message ---------------------------------------------------
+
+#: ``last_seen_at`` is refreshed at most this often: a login costs no extra write while the
+#: identity was seen recently (the webhook's query budget), and an hour is precise enough to
+#: tell a LID in use from a stale one.
+SEEN_GRANULARITY = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Who sent a message: ``user`` with ``reason == ""``, or ``user is None`` and a
+    ``Reason`` value (``unknown_number``, ``several_users``, ``lid_sender``,
+    ``conflicting_ids``, ``unreadable_sender``)."""
+
+    user: Any
+    reason: str = ""
+    #: Identity rows that named ``user`` and were not seen within SEEN_GRANULARITY.
+    stale_identities: tuple[Any, ...] = field(default=())
+
+
+def resolve_sender(senders: SenderIds, **context: Any) -> Resolution:
+    """Find the one user who sent a message carrying ``senders``.
+
+    Known identities (one query for all ids) name their user. A phone on either side also
+    goes through the configured resolver (``resolvers.resolve(phone, **context)``), which
+    stays the authority for phones. The user is accepted only if everything that names
+    somebody names the same user: an identity of one user and a resolver answer (or another
+    identity) of another reject the message with ``conflicting_ids``, so a phone on one side
+    and another person's LID on the other never logs either of them in. An identity settles
+    a phone the resolver cannot (no user or several users with that number): it is an
+    explicit link. A LID nobody is linked to, with no phone beside it, is ``lid_sender``:
+    the digits of a LID are not a phone number.
+    """
+    if senders.unreadable or not senders.ids:
+        return Resolution(None, "unreadable_sender")
+    if senders.contradictory:
+        return Resolution(None, "conflicting_ids")
+    rows = _identities_with_users(senders.ids)
+    named = {row.user_id: row.user for row in rows}
+    if len(named) > 1:
+        return Resolution(None, "conflicting_ids")
+    user = next(iter(named.values()), None)
+    phone = senders.phone
+    if phone is not None:
+        found, failure = resolve(phone, **context)
+        if found is not None and user is not None and found.pk != user.pk:
+            return Resolution(None, "conflicting_ids")
+        if user is None:
+            if found is None:
+                return Resolution(None, failure)
+            user = found
+    elif user is None:
+        return Resolution(None, "lid_sender")
+    cutoff = timezone.now() - SEEN_GRANULARITY
+    stale = tuple(
+        row
+        for row in rows
+        if row.user_id == user.pk and (row.last_seen_at is None or row.last_seen_at < cutoff)
+    )
+    return Resolution(user, "", stale)
+
+
+def _identities_with_users(ids: Iterable[WhatsAppId]) -> list[WhatsAppIdentity]:
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return []
+    query = Q()
+    for ident in wanted:
+        query |= Q(kind=ident.kind, value=ident.value)
+    return list(WhatsAppIdentity.objects.filter(query).select_related("user"))
+
+
+def mark_seen(resolution: Resolution) -> None:
+    """Refresh ``last_seen_at`` of the identities that named the user: one UPDATE, if any."""
+    if resolution.stale_identities:
+        WhatsAppIdentity.objects.filter(
+            pk__in=[row.pk for row in resolution.stale_identities]
+        ).update(last_seen_at=timezone.now())
+
+
+def learn(user: AbstractBaseUser, lid: str, *, source: str = IdentitySource.TRAFFIC) -> bool:
+    """Store ``lid`` as ``user``'s identity after a login of theirs succeeded. True if stored.
+
+    Only LIDs are learned: a phone seen in traffic is never stored as an identity. Phone
+    numbers are recycled; a stored pair would keep logging the old account in after the
+    site changed the user's number, whereas the resolver always reads the site's current
+    data. A LID that already belongs to another user is not moved and does not fail the
+    login: the conflict is logged (and the next message carrying both ids is refused with
+    ``conflicting_ids``).
+    """
+    try:
+        ident = parse_id(lid)
+    except InvalidIdentity:
+        return False
+    if ident.kind != IdentityKind.LID:
+        return False
+    try:
+        with transaction.atomic():
+            identity = link(user, ident, source=source, verified=source != IdentitySource.TRAFFIC)
+            WhatsAppIdentity.objects.filter(pk=identity.pk).update(last_seen_at=timezone.now())
+    except IdentityConflict:
+        logger.warning(
+            "WhatsApp LID %s of user %s's login already belongs to another user: not stored",
+            ident.masked,
+            user.pk,
+        )
+        return False
+    return True

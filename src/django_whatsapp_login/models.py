@@ -34,6 +34,8 @@ class Reason(models.TextChoices):
     SIGNED_OUT = "signed_out", _("Signed out from WhatsApp")
     CONFLICTING_IDS = "conflicting_ids", _("Sender ids belong to different users")
     LINKED = "linked", _("WhatsApp linked to the account")
+    UNREADABLE_SENDER = "unreadable_sender", _("Sender id unreadable")
+    LOOKUP_CONFIRMED = "lookup_confirmed", _("Confirmed by the phone number typed on the page")
 
 
 #: Kept for code written against 0.1 development versions.

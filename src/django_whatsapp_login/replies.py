@@ -22,8 +22,9 @@ per number. The login notice and the "signed out" answer are never counted again
 cap (junk codes sent first must not silence the notice of a real login): there is exactly
 one notice per confirmed login, and logins are limited by ``RATE_LIMIT_CONFIRM``.
 
-An ``@lid`` sender gets no reply: Green API does not tell us the phone behind a LID, the
-login is refused (attempts.py fails closed), and sending to LIDs has had delivery bugs.
+A sender known only by a LID gets no reply: the delivery carries no phone number to answer,
+and sending to LIDs has had delivery bugs. A delivery with a phone on either side (``chatId``
+or ``sender``) is answered on that phone.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from .models import (
     Status,
     WhatsAppIdentity,
 )
-from .phone import chat_id_to_phone, mask_phone, phone_digits
+from .phone import mask_phone, phone_digits
 
 logger = logging.getLogger("django_whatsapp_login")
 
@@ -96,8 +97,8 @@ def handle(message: IncomingText, outcome: attempts.Outcome) -> attempts.Outcome
     notices, informational = app_settings.NOTICES_ENABLED, app_settings.REPLIES
     if not (notices or informational):
         return outcome
-    phone = chat_id_to_phone(message.sender)
-    if phone is None:  # LID, group, broadcast: no number to answer
+    phone = message.senders.phone if message.senders is not None else None
+    if phone is None:  # LID only, group, broadcast: no number to answer
         return outcome
     if outcome.action == "confirmed" and outcome.attempt is not None:
         if notices:

@@ -55,7 +55,16 @@ def status_message(status: str, reason: str = "") -> str:
             "Get a new code and send it only from your own phone."
         ),
         Reason.LID_SENDER: _(
-            "WhatsApp did not share your phone number, so we could not identify you."
+            "WhatsApp did not share your phone number, so we could not identify you. "
+            "Get a new code and try again, or log in another way and link WhatsApp to "
+            "your account."
+        ),
+        Reason.CONFLICTING_IDS: _(
+            "This WhatsApp account and its phone number belong to different users here, so "
+            "nobody was logged in. Please log in another way or contact support."
+        ),
+        Reason.UNREADABLE_SENDER: _(
+            "WhatsApp did not tell us clearly who sent the message. Get a new code and try again."
         ),
         Reason.SEVERAL_USERS: _(
             "This number belongs to several accounts, so we cannot tell which one is yours."
@@ -317,6 +326,12 @@ def status(request: HttpRequest) -> HttpResponse:
     if retry_after:
         return _too_many(retry_after)
     attempt = attempts.get_session_attempt(request)
+    if (
+        attempt is not None
+        and attempt.status == Status.CONSUMED
+        and attempt.reason == Reason.LINKED
+    ):
+        return _linked_status()
     if attempt is None or attempt.status == Status.CONSUMED:
         return _no_attempt()
     public = attempt.public_status
@@ -328,6 +343,13 @@ def status(request: HttpRequest) -> HttpResponse:
     if public == Status.REJECTED:
         data["reason"] = attempt.reason
     return _json(data)
+
+
+def _linked_status() -> HttpResponse:
+    """A link attempt (``whatsapp_login:link``) whose code arrived: the page is done."""
+    return _json(
+        {"status": "linked", "status_message": _("WhatsApp is now linked to your account.")}
+    )
 
 
 @_binding_cookie

@@ -86,7 +86,8 @@ def check_instance(message: IncomingText) -> None:
             mask_phone(business),
         )
         raise Ignored("wrong_business_number")
-    if message.sender == business:
+    own = "+" + business.partition("@")[0]
+    if message.sender == business or (message.senders and own in message.senders.phones):
         raise Ignored("own_message")
 
 

@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='loginattempt',
             name='reason',
-            field=models.CharField(blank=True, choices=[('confirmed', 'Confirmed'), ('logged_in', 'Logged in'), ('unknown_number', 'Number not registered'), ('several_users', 'Number shared by several users'), ('inactive_user', 'User cannot log in'), ('expired', 'Expired'), ('conflicting_sender', 'Sent from two different numbers'), ('lid_sender', 'Sender number hidden (LID)'), ('rate_limited', 'Rate limited'), ('superseded', 'Replaced by a newer attempt'), ('signed_out', 'Signed out from WhatsApp'), ('conflicting_ids', 'Sender ids belong to different users'), ('linked', 'WhatsApp linked to the account')], db_index=True, max_length=32),
+            field=models.CharField(blank=True, choices=[('confirmed', 'Confirmed'), ('logged_in', 'Logged in'), ('unknown_number', 'Number not registered'), ('several_users', 'Number shared by several users'), ('inactive_user', 'User cannot log in'), ('expired', 'Expired'), ('conflicting_sender', 'Sent from two different numbers'), ('lid_sender', 'Sender number hidden (LID)'), ('rate_limited', 'Rate limited'), ('superseded', 'Replaced by a newer attempt'), ('signed_out', 'Signed out from WhatsApp'), ('conflicting_ids', 'Sender ids belong to different users'), ('linked', 'WhatsApp linked to the account'), ('unreadable_sender', 'Sender id unreadable'), ('lookup_confirmed', 'Confirmed by the phone number typed on the page')], db_index=True, max_length=32),
         ),
         migrations.CreateModel(
             name='WhatsAppIdentity',

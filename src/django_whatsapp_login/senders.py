@@ -1,0 +1,104 @@
+"""Who sent a message, in a form that does not depend on the gateway.
+
+A gateway's parser (``greenapi.py`` today, Meta's Cloud API next) turns its own fields into a
+:class:`SenderIds`: every id the delivery carries for the person who wrote, in canonical form.
+Green API gives a personal chat's ``chatId`` and a ``sender`` (a phone ``…@c.us`` and/or a LID
+``…@lid``, either side, sometimes empty); the Cloud API will give a ``wa_id``, a business-scoped
+user id and maybe a username. Resolution (``identities.resolve_sender``) only sees this type.
+
+Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .phone import mask_phone
+
+__all__ = ["LID", "PHONE", "SenderIds", "WhatsAppId"]
+
+#: The kinds of ids (the values of ``models.IdentityKind``).
+PHONE = "phone"
+LID = "lid"
+
+
+class WhatsAppId(NamedTuple):
+    """One WhatsApp id in canonical form: ``("phone", "+996555000123")`` or
+    ``("lid", "120650379300963@lid")``."""
+
+    kind: str
+    value: str
+
+    @property
+    def masked(self) -> str:
+        """The id as logs and the admin may show it: never a full phone number or LID."""
+        if self.kind == PHONE:
+            return mask_phone(self.value)
+        digits = self.value.partition("@")[0]
+        return f"•••{digits[-4:]}@{self.kind}" if self.kind == LID else f"•••({self.kind})"
+
+
+@dataclass(frozen=True)
+class SenderIds:
+    """Every id one delivery carries for its sender, without repeats, in delivery order.
+
+    ``unreadable`` is true when the gateway named the sender in a form this app cannot read
+    (a malformed or oversized id, or a group id inside a personal chat): such a delivery is
+    refused rather than half-trusted.
+    """
+
+    ids: tuple[WhatsAppId, ...] = ()
+    unreadable: bool = False
+
+    @classmethod
+    def of(cls, ids: Iterable[WhatsAppId], *, unreadable: bool = False) -> SenderIds:
+        return cls(tuple(dict.fromkeys(ids)), unreadable)
+
+    def of_kind(self, kind: str) -> list[str]:
+        return [ident.value for ident in self.ids if ident.kind == kind]
+
+    @property
+    def phones(self) -> list[str]:
+        return self.of_kind(PHONE)
+
+    @property
+    def lids(self) -> list[str]:
+        return self.of_kind(LID)
+
+    @property
+    def phone(self) -> str | None:
+        """The sender's phone (E.164) when the delivery carries exactly one."""
+        phones = self.phones
+        return phones[0] if len(phones) == 1 else None
+
+    @property
+    def lid(self) -> str | None:
+        """The sender's LID (``<digits>@lid``) when the delivery carries exactly one."""
+        lids = self.lids
+        return lids[0] if len(lids) == 1 else None
+
+    @property
+    def contradictory(self) -> bool:
+        """Two different ids of one kind: one person cannot be both, so nobody is trusted."""
+        return any(len(self.of_kind(kind)) > 1 for kind in {ident.kind for ident in self.ids})
+
+    @property
+    def key(self) -> str:
+        """A stable id for rate limits and for recognising the same sender again: the phone
+        when there is one, else the LID (else the first id)."""
+        if self.phone:
+            return self.phone
+        if self.lid:
+            return self.lid
+        return self.ids[0].value if self.ids else ""
+
+    @property
+    def masked(self) -> str:
+        """For log lines: the masked phone, else the masked LID."""
+        for kind in (PHONE, LID):
+            for ident in self.ids:
+                if ident.kind == kind:
+                    return ident.masked
+        return "•••"
