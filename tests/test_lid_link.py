@@ -91,7 +91,7 @@ def test_link_refuses_an_id_of_another_user_and_links_nothing(webhook, make_user
 def test_link_refuses_a_phone_the_resolver_gives_to_another_user(webhook, make_user):
     me = make_user("+996700999000")
     make_user(PHONE)  # the phone is someone else's in the site's data
-    attempt, message = link_attempt(Client(), me)
+    _, message = link_attempt(Client(), me)
     answer = webhook.post(sent(message, PHONE_ID, LID)).json()
     assert answer == {"status": "rejected", "reason": "conflicting_ids"}
     assert not WhatsAppIdentity.objects.exists()

@@ -235,7 +235,7 @@ def test_unreadable_sender_in_a_personal_chat_is_refused_never_guessed(webhook, 
 )
 def test_non_personal_or_malformed_chat_ids_are_ignored(webhook, make_user, chat_id):
     make_user(PHONE)
-    browser, answer, attempt = login_with(webhook, chat_id, PHONE_ID)
+    _, answer, attempt = login_with(webhook, chat_id, PHONE_ID)
     assert answer == {"status": "ignored", "reason": "not_personal_chat"}
     assert attempt.status == Status.PENDING
 
