@@ -157,6 +157,12 @@ class AppSettings:
         return str(_get("RATE_LIMIT_FAILED", "5/5m/phone") or "")
 
     @property
+    def RATE_LIMIT_LID_FALLBACK(self) -> str:
+        """Phone-number tries of the login page's LID fallback, per attempt, session and IP
+        (each try is one Green API ``checkWhatsapp`` call)."""
+        return str(_get("RATE_LIMIT_LID_FALLBACK", "3/10m/attempt,5/10m/session,20/h/ip") or "")
+
+    @property
     def RATE_LIMIT_WEBHOOK_UNAUTHORIZED(self) -> str:
         """Webhook requests with a missing or wrong token, per client IP."""
         return str(_get("RATE_LIMIT_WEBHOOK_UNAUTHORIZED", "10/m/ip") or "")

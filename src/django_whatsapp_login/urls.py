@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views, webhooks
+from . import fallback, views, webhooks
 
 app_name = "whatsapp_login"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("start/", views.start, name="start"),
     path("status/", views.status, name="status"),
     path("complete/", views.complete, name="complete"),
+    path("lid-fallback/", fallback.lid_fallback, name="lid_fallback"),
     path("webhook/", webhooks.webhook_view, name="webhook"),
     path("sandbox/", views.sandbox, name="sandbox"),
 ]

@@ -342,7 +342,17 @@ def status(request: HttpRequest) -> HttpResponse:
     }
     if public == Status.REJECTED:
         data["reason"] = attempt.reason
+        data.update(_fallback_fields(request))
     return _json(data)
+
+
+def _fallback_fields(request: HttpRequest) -> dict[str, Any]:
+    """For an attempt rejected ``lid_sender``: where the page's phone fallback is."""
+    from .fallback import fallback_attempt
+
+    if fallback_attempt(request) is None:
+        return {}
+    return {"fallback_url": reverse("whatsapp_login:lid_fallback")}
 
 
 def _linked_status() -> HttpResponse:
@@ -373,6 +383,8 @@ def complete(request: HttpRequest) -> HttpResponse:
         attempt.refresh_from_db()
         public = attempt.public_status
         if html:
+            if _fallback_fields(request):  # sent from an unknown LID: offer the phone form
+                return HttpResponseRedirect(reverse("whatsapp_login:lid_fallback"), status=303)
             request.session[FLASH_KEY] = status_message(public, attempt.reason)
             return HttpResponseRedirect(_login_url(request), status=303)
         return _json(

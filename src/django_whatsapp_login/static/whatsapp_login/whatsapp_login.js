@@ -28,6 +28,7 @@
     var newForm = root.querySelector("[data-wl-new-form]");
     var completeForm = root.querySelector("[data-wl-complete-form]");
     var sandboxForm = root.querySelector("[data-wl-sandbox]");
+    var fallbackLink = root.querySelector("[data-wl-fallback]");
 
     var timer = null;
     var busy = false;
@@ -85,6 +86,11 @@
       } else if (state === "expired" || state === "rejected") {
         setState(state, data.status_message);
         window.clearTimeout(timer);
+        if (data.fallback_url && fallbackLink) {
+          // Sent from a LID nobody is linked to: offer the "enter your phone number" page.
+          fallbackLink.href = data.fallback_url;
+          fallbackLink.hidden = false;
+        }
       } else {
         backoff(null);
       }
