@@ -200,3 +200,13 @@ def test_csrf_is_enforced(webhook, make_user):
 def start_csrf(browser: Client) -> str:
     browser.get("/whatsapp/")
     return "AMT LOGIN " + browser.session["_whatsapp_login"]["code"]
+
+
+def test_the_fallback_sentences_are_translated():
+    from django.utils import translation
+
+    from django_whatsapp_login.fallback import later_message, neutral_message
+
+    with translation.override("ru"):
+        for sentence in (neutral_message(), later_message()):
+            assert sum("\u0400" <= char <= "\u04ff" for char in sentence) > 5, sentence

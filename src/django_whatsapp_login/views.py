@@ -56,8 +56,8 @@ def status_message(status: str, reason: str = "") -> str:
         ),
         Reason.LID_SENDER: _(
             "WhatsApp did not share your phone number, so we could not identify you. "
-            "Get a new code and try again, or log in another way and link WhatsApp to "
-            "your account."
+            "Enter your phone number to confirm it, or log in another way and link "
+            "WhatsApp to your account."
         ),
         Reason.CONFLICTING_IDS: _(
             "This WhatsApp account and its phone number belong to different users here, so "
