@@ -172,3 +172,30 @@ def test_two_deliveries_teaching_conflicting_pairs_at_once(make_user, repetition
         "status": "rejected",
         "reason": "conflicting_ids",
     }
+
+
+def test_two_phone_fallback_tries_at_once(make_user, fake_greenapi, repetition):
+    """Two tabs of one session submit the right number at the same moment: the conditional
+    rejected -> confirmed update lets exactly one of them confirm; the browser logs in once."""
+    user = make_user("+996700123456")
+    lid = "120650379300963@lid"
+    fake_greenapi.lids["996700123456"] = lid
+    browser = Client()
+    answer = WebhookClient(Client()).post(incoming(start(browser)["message"], lid)).json()
+    assert answer == {"status": "rejected", "reason": "lid_sender"}
+    cookies = browser.cookies
+
+    def try_phone():
+        tab = Client()
+        tab.cookies = copy.deepcopy(cookies)
+        return tab.post("/whatsapp/lid-fallback/", {"phone": "+996700123456"}).status_code
+
+    assert sorted(run_together([try_phone, try_phone])) == [200, 400]
+    attempt = LoginAttempt.objects.get()
+    assert (attempt.status, attempt.reason, attempt.user_id) == (
+        Status.CONFIRMED,
+        "lookup_confirmed",
+        user.pk,
+    )
+    assert browser.post("/whatsapp/complete/").status_code == 200
+    assert browser.session["_auth_user_id"] == str(user.pk)
