@@ -11,9 +11,13 @@ class WhatsAppLoginConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_out
+
         from . import (
             checks,  # noqa: F401  (registers the system checks)
             replies,
         )
+        from .link import close_on_logout
 
         replies.connect_signals()
+        user_logged_out.connect(close_on_logout, dispatch_uid="whatsapp_login.link.close_on_logout")

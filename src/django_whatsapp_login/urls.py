@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import fallback, views, webhooks
+from . import fallback, link, views, webhooks
 
 app_name = "whatsapp_login"
 
@@ -12,6 +12,9 @@ urlpatterns = [
     path("status/", views.status, name="status"),
     path("complete/", views.complete, name="complete"),
     path("lid-fallback/", fallback.lid_fallback, name="lid_fallback"),
+    path("link/", link.link_page, name="link"),
+    path("link/start/", link.link_start, name="link_start"),
+    path("link/unlink/", link.link_unlink, name="link_unlink"),
     path("webhook/", webhooks.webhook_view, name="webhook"),
     path("sandbox/", views.sandbox, name="sandbox"),
 ]

@@ -16,6 +16,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
@@ -28,7 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import attempts, completion, ratelimit
 from .conf import app_settings
-from .models import LoginAttempt, Reason, Status
+from .models import LoginAttempt, Purpose, Reason, Status
 from .phone import InvalidPhoneNumber, normalize_phone, phone_digits
 from .qr import qr_svg
 from .webhooks import handle_payload
@@ -39,8 +41,10 @@ NEXT_KEY = "_whatsapp_login_next"
 FLASH_KEY = "_whatsapp_login_flash"
 
 
-def status_message(status: str, reason: str = "") -> str:
+def status_message(status: str, reason: str = "", purpose: str = Purpose.LOGIN) -> str:
     """The sentence the page shows for a status (and a rejection reason)."""
+    if purpose == Purpose.LINK and status == Status.REJECTED:
+        return link_rejected_message(reason)
     if status == Status.PENDING:
         return _("Waiting for your message in WhatsApp…")
     if status == Status.CONFIRMED:
@@ -72,6 +76,21 @@ def status_message(status: str, reason: str = "") -> str:
         Reason.RATE_LIMITED: _("Too many login messages from this number. Try again later."),
     }
     return reasons.get(reason, _("This login was refused. Get a new code to try again."))
+
+
+def link_rejected_message(reason: str) -> str:
+    """What the link page (``whatsapp_login:link``) says when its code was refused."""
+    if reason == Reason.CONFLICTING_IDS:
+        return _(
+            "This WhatsApp account is already linked to another user here, so nothing was "
+            "linked. Unlink it there first, or contact support."
+        )
+    if reason == Reason.UNREADABLE_SENDER:
+        return _(
+            "WhatsApp did not tell us clearly who sent the message, so nothing was linked. "
+            "Get a new code and try again."
+        )
+    return _("Nothing was linked. Get a new code to try again.")
 
 
 def _wants_html(request: HttpRequest) -> bool:
@@ -146,18 +165,31 @@ def _session_key(request: HttpRequest, *, create: bool = True) -> str | None:
     return value
 
 
-def _start_or_reuse(request: HttpRequest) -> tuple[LoginAttempt, str]:
-    """This session's live attempt, or a new one within RATE_LIMIT_START."""
+def _start_or_reuse(
+    request: HttpRequest, *, purpose: str = Purpose.LOGIN
+) -> tuple[LoginAttempt, str]:
+    """This session's live attempt, or a new one within RATE_LIMIT_START.
+
+    ``purpose="link"`` (the link page) makes a link attempt for the logged-in user; it is
+    counted in its own ``link_start`` buckets, with the same limits.
+    """
 
     def check_start_limit() -> None:
         retry_after = ratelimit.hit(
-            "start",
+            "start" if purpose == Purpose.LOGIN else "link_start",
             app_settings.RATE_LIMIT_START,
             {"ip": ratelimit.client_ip(request), "session": _session_key(request)},
         )
         if retry_after:
             raise RateLimited(retry_after)
 
+    if purpose == Purpose.LINK:
+        user = request.user
+        if not isinstance(user, AbstractBaseUser):
+            raise PermissionDenied("A link attempt needs a logged-in user.")
+        return attempts.start_attempt(
+            request, before_create=check_start_limit, purpose=purpose, user=user
+        )
     return attempts.start_attempt(request, before_create=check_start_limit)
 
 
@@ -242,7 +274,7 @@ def attempt_payload(attempt: LoginAttempt, code: str) -> dict[str, Any]:
         "expires_at": attempt.expires_at.isoformat(),
         "expires_in": max(0, int(attempt.expires_at.timestamp() - time.time())),
         "status": status,
-        "status_message": status_message(status, attempt.reason),
+        "status_message": status_message(status, attempt.reason, attempt.purpose),
     }
     return data
 
@@ -272,20 +304,24 @@ def login_page(request: HttpRequest) -> HttpResponse:
     return _no_store(response)
 
 
-def widget_context(request: HttpRequest, next_url: str | None = None) -> dict[str, Any]:
+def widget_context(
+    request: HttpRequest, next_url: str | None = None, *, purpose: str = Purpose.LOGIN
+) -> dict[str, Any]:
     """Everything ``whatsapp_login/widget.html`` needs, for this request's live attempt.
 
-    Shared by the login page and the ``{% whatsapp_login_widget %}`` tag. Raises
-    :class:`RateLimited` when a new attempt would exceed ``WHATSAPP_LOGIN_RATE_LIMIT_START``.
+    Shared by the login page, the ``{% whatsapp_login_widget %}`` tag and the link page
+    (``purpose="link"``). Raises :class:`RateLimited` when a new attempt would exceed
+    ``WHATSAPP_LOGIN_RATE_LIMIT_START``.
     """
-    next_url = _safe_next(request, next_url or request.GET.get("next"))
-    if next_url:
-        request.session[NEXT_KEY] = next_url
+    if purpose == Purpose.LOGIN:
+        next_url = _safe_next(request, next_url or request.GET.get("next"))
+        if next_url:
+            request.session[NEXT_KEY] = next_url
     flash = request.session.pop(FLASH_KEY, "")
     # Where the no-JavaScript forms come back to: the page that shows the widget.
     request.session[PAGE_KEY] = request.path
     business_phone = _business_phone()
-    attempt, code = _start_or_reuse(request)
+    attempt, code = _start_or_reuse(request, purpose=purpose)
     context = attempt_payload(attempt, code)
     context.update(
         {
@@ -295,6 +331,7 @@ def widget_context(request: HttpRequest, next_url: str | None = None) -> dict[st
             "poll_interval": app_settings.POLL_INTERVAL,
             "widget_id": "whatsapp-login-" + secrets.token_hex(4),
             "csp_nonce": getattr(request, "csp_nonce", ""),
+            "link_mode": purpose == Purpose.LINK,
         }
     )
     return context
@@ -338,7 +375,7 @@ def status(request: HttpRequest) -> HttpResponse:
     data: dict[str, Any] = {
         "status": public,
         "expires_at": attempt.expires_at.isoformat(),
-        "status_message": status_message(public, attempt.reason),
+        "status_message": status_message(public, attempt.reason, attempt.purpose),
     }
     if public == Status.REJECTED:
         data["reason"] = attempt.reason
@@ -355,11 +392,13 @@ def _fallback_fields(request: HttpRequest) -> dict[str, Any]:
     return {"fallback_url": reverse("whatsapp_login:lid_fallback")}
 
 
+def linked_message() -> str:
+    return _("WhatsApp is now linked to your account.")
+
+
 def _linked_status() -> HttpResponse:
     """A link attempt (``whatsapp_login:link``) whose code arrived: the page is done."""
-    return _json(
-        {"status": "linked", "status_message": _("WhatsApp is now linked to your account.")}
-    )
+    return _json({"status": "linked", "status_message": linked_message()})
 
 
 @_binding_cookie

@@ -49,6 +49,7 @@ TENANTS = {
     "expiry": ("Expiry Tenant", "+996555100003"),
     "nojs": ("No-JS Tenant", "+996555100004"),
     "two": ("Two Browsers Tenant", "+996555100005"),
+    "link": ("Link Tenant", "+996555100006"),
 }
 UNREGISTERED = "+996700999888"
 

@@ -215,3 +215,65 @@ def test_two_browsers_only_the_creator_is_logged_in(chromium, site):
     finally:
         first.close()
         second.close()
+
+
+def test_link_page_links_a_lid_and_unlinks_it(chromium, site):
+    """Logged in, the user opens the link page, sends its code from WhatsApp (a phone chatId
+    with a LID sender), and the page turns to "linked" by itself and lists both ids."""
+    lid = "120650379300106@lid"
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = open_login(context, site)
+        assert send(site, page_message(page), TENANTS["link"][1])["status"] == "confirmed"
+        assert_logged_in(page, site, "link")
+
+        page.goto(site.url + "/whatsapp/link/")
+        page.wait_for_selector(".wl-widget.wl-js")
+        assert page.inner_text("h1") == "Link WhatsApp"
+        assert "No WhatsApp account is linked" in page.inner_text(".wl-identities")
+        message, link = page_message(page), page_link(page)
+        assert link == expected_link(message)
+        assert decode_qr(shot(page, "desktop-link")) == [link]
+        assert page.get_attribute("[data-wl-new-form]", "action") == "/whatsapp/link/start/"
+        phone_page = context.new_page()  # the same session: the same code, at a phone's size
+        phone_page.set_viewport_size(PHONE)
+        phone_page.goto(site.url + "/whatsapp/link/")
+        assert page_message(phone_page) == message
+        shot(phone_page, "phone-link")
+        phone_page.close()
+
+        body = incoming(message, sender=lid)
+        body["senderData"]["chatId"] = chat_id(TENANTS["link"][1])
+        assert site.webhook(body) == (200, {"status": "linked"})
+        page.wait_for_selector("text=WhatsApp is now linked to your account.", timeout=10_000)
+        rows = page.locator(".wl-identity")
+        assert rows.count() == 2
+        listed = page.inner_text(".wl-identities")
+        assert "•••0106@lid" in listed and "+996•••006" in listed
+        assert TENANTS["link"][1] not in page.content()
+        shot(page, "desktop-linked")
+
+        phone_page = context.new_page()
+        phone_page.set_viewport_size(PHONE)
+        phone_page.goto(site.url + "/whatsapp/link/")
+        assert "WhatsApp is now linked" in phone_page.inner_text(".wl-widget")
+        shot(phone_page, "phone-linked")
+        phone_page.close()
+
+        page.locator(".wl-identity", has_text="@lid").get_by_role("button", name="Unlink").click()
+        page.wait_for_selector("text=was unlinked from your account.")
+        assert "•••0106@lid was unlinked" in page.inner_text(".wl-flash")
+        assert page.locator(".wl-identity").count() == 1
+        assert not page.wl_errors
+    finally:
+        context.close()
+
+
+def test_link_page_sends_anonymous_visitors_to_the_login_page(chromium, site):
+    context = chromium.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        page.goto(site.url + "/whatsapp/link/")
+        assert page.url == site.url + "/login?next=/whatsapp/link/"
+    finally:
+        context.close()

@@ -2,7 +2,8 @@
  *
  * Markup contract: an element with [data-whatsapp-login] and data-start-url,
  * data-status-url, data-complete-url, data-poll-interval (ms), holding a CSRF token
- * input. Without this script the widget still works through its plain forms.
+ * input. Without this script the widget still works through its plain forms. The link
+ * page adds data-done-url: where to go once the status says "linked".
  */
 (function () {
   "use strict";
@@ -18,6 +19,7 @@
     var statusUrl = root.getAttribute("data-status-url");
     var startUrl = root.getAttribute("data-start-url");
     var completeUrl = root.getAttribute("data-complete-url");
+    var doneUrl = root.getAttribute("data-done-url");
     var tokenInput = root.querySelector("input[name=csrfmiddlewaretoken]");
     var csrfToken = tokenInput ? tokenInput.value : "";
     var qr = root.querySelector("[data-wl-qr]");
@@ -40,6 +42,7 @@
       root.setAttribute("data-state", state);
       if (text) { statusLine.textContent = text; }
       var closed = state === "expired" || state === "rejected";
+      if (state === "linked") { closed = false; }
       if (newForm) { newForm.hidden = !closed; }
       if (completeForm) { completeForm.hidden = true; }
     }
@@ -80,6 +83,12 @@
       if (state === "confirmed") {
         setState("confirmed", data.status_message);
         complete();
+      } else if (state === "linked") {
+        // A link attempt's code arrived: show it, then reload the page's list of ids.
+        setState("linked", data.status_message);
+        finished = true;
+        window.clearTimeout(timer);
+        if (doneUrl) { window.location.assign(doneUrl); }
       } else if (state === "pending") {
         setState("pending", data.status_message);
         schedule(interval);
