@@ -238,7 +238,8 @@ class WhatsAppCheck:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP address (plain http is tolerated only there)."""
     if host == "localhost":
         return True
     try:
@@ -294,7 +295,7 @@ class GreenAPIClient:
         host = parts.hostname or ""
         if parts.scheme not in ("http", "https") or not host:
             return f"{api_url!r} is not an http(s) URL"
-        if parts.scheme == "http" and not _is_loopback(host):
+        if parts.scheme == "http" and not is_loopback(host):
             return (
                 f"{api_url} is plain http: the API token rides in every request's URL, so "
                 "anyone on the way would read it; use the https apiUrl from the console"

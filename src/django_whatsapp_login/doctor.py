@@ -8,7 +8,6 @@ Each check below names one of them and says how to fix it. Secrets are never pri
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from .client import (
     InstanceSettings,
     QuotaExceeded,
     WaSettings,
+    is_loopback,
     redact,
 )
 from .conf import DEFAULT_RESOLVER, app_settings
@@ -122,22 +122,13 @@ def is_webhook_path(path: str) -> bool:
         return False
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def webhook_url_problem(url: str) -> str:
     """Why ``url`` cannot be this site's webhook URL, or ``""``."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.scheme not in ("https", "http") or not host:
         return f"{url!r} is not an http(s) URL"
-    if parts.scheme == "http" and not _loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         return f"{url} is plain http: use https (Green API sends the token in a header)"
     if parts.query or parts.fragment:
         return f"{url} has a query or fragment; the webhook needs neither"
