@@ -67,7 +67,9 @@ def test_allauth_installed_but_logins_skip_its_stages(settings):
     assert core_checks.ALLAUTH_COMPLETE_LOGIN in warning.hint
 
 
-def test_link_page_missing_is_a_warning():
+def test_link_page_missing_is_a_warning(settings):
+    assert ids(allauth_checks.check_link_page()) == []
+    settings.ROOT_URLCONF = "tests.allauthapp.urls_without_link"
     assert ids(allauth_checks.check_link_page()) == ["whatsapp_login.W041"]
 
 

@@ -154,10 +154,11 @@ def check_link_page(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
     except NoReverseMatch:
         return [
             checks.Warning(
-                "This version of django-whatsapp-login has no page to link a WhatsApp "
-                'identity ("whatsapp_login:link"): the link for allauth\'s account pages '
+                'The URLconf mounts "whatsapp_login" without its link page '
+                '("whatsapp_login:link"): the link for allauth\'s account pages '
                 "(whatsapp_login/allauth/link.html) renders nothing.",
-                hint="Upgrade when the link page is released, or leave the template out.",
+                hint='Mount the whole include("django_whatsapp_login.urls"), or leave the '
+                "template out.",
                 id="whatsapp_login.W041",
             )
         ]
