@@ -66,6 +66,19 @@ def webhook() -> WebhookClient:
 
 
 @pytest.fixture
+def deliver(webhook, django_capture_on_commit_callbacks):
+    """POST a webhook and run its on-commit callbacks (replies are sent there)."""
+
+    def post(payload):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = webhook.post(payload)
+        assert response.status_code == 200
+        return response.json()
+
+    return post
+
+
+@pytest.fixture
 def browser() -> Client:
     return Client(enforce_csrf_checks=False)
 

@@ -15,17 +15,6 @@ pytestmark = pytest.mark.django_db
 PHONE_CHAT = "996700123456@c.us"
 
 
-@pytest.fixture
-def deliver(webhook, django_capture_on_commit_callbacks):
-    def post(payload):
-        with django_capture_on_commit_callbacks(execute=True):
-            response = webhook.post(payload)
-        assert response.status_code == 200
-        return response.json()
-
-    return post
-
-
 def log_in(client: Client, deliver) -> None:
     data = start(client)
     assert deliver(incoming(data["message"], sender=PHONE_CHAT))["status"] == "confirmed"

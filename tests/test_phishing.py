@@ -38,17 +38,6 @@ def notices(settings, fake_greenapi):
 
 
 @pytest.fixture
-def deliver(webhook, django_capture_on_commit_callbacks):
-    def post(payload):
-        with django_capture_on_commit_callbacks(execute=True):
-            response = webhook.post(payload)
-        assert response.status_code == 200
-        return response.json()
-
-    return post
-
-
-@pytest.fixture
 def victim(make_user):
     return make_user(phone="+996700123456", username="victim")
 

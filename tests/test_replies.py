@@ -30,19 +30,6 @@ def replies_on(settings, fake_greenapi):
 
 
 @pytest.fixture
-def deliver(webhook, django_capture_on_commit_callbacks):
-    """POST a webhook and run its on-commit callbacks (replies are sent there)."""
-
-    def post(payload):
-        with django_capture_on_commit_callbacks(execute=True):
-            response = webhook.post(payload)
-        assert response.status_code == 200
-        return response.json()
-
-    return post
-
-
-@pytest.fixture
 def chrome(client):
     client.defaults["HTTP_USER_AGENT"] = CHROME_WINDOWS
     return client
