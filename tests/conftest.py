@@ -149,3 +149,11 @@ def skip_qr_rendering():
 
     with mock.patch("django_whatsapp_login.views.qr_svg", return_value=""):
         yield
+
+
+@pytest.fixture
+def no_confirmation(settings):
+    """WHATSAPP_LOGIN_CONFIRM = "never": for suites about what happens after a login is
+    confirmed (notices, NO, polling), where the YES/NO question (tests/test_confirmation.py)
+    is not under test."""
+    settings.WHATSAPP_LOGIN_CONFIRM = "never"

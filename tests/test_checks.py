@@ -36,6 +36,7 @@ ALL_IDS = {
     "whatsapp_login.E013",
     "whatsapp_login.E014",
     "whatsapp_login.E015",
+    "whatsapp_login.E016",
     "whatsapp_login.E020",
     "whatsapp_login.W001",
     "whatsapp_login.W002",
@@ -45,6 +46,7 @@ ALL_IDS = {
     "whatsapp_login.W011",
     "whatsapp_login.W012",
     "whatsapp_login.W013",
+    "whatsapp_login.W014",
 }
 SHARED_CACHE = {
     "default": {
@@ -63,6 +65,13 @@ def collected_static(tmp_path, settings):
         (tmp_path / name).write_text("/* collected */", encoding="utf-8")
     settings.STATIC_ROOT = str(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def confirmation_settled(settings):
+    """The test settings have no Green API token, so confirmations (on by default) cannot
+    be asked: W014. A good config here chooses "never" knowingly; W014's tests undo it."""
+    settings.WHATSAPP_LOGIN_CONFIRM = "never"
 
 
 def ids(deploy: bool = False) -> list[str]:
@@ -453,3 +462,36 @@ def test_w013_notices_without_the_revocation_middleware(settings):
     settings.MIDDLEWARE = settings.MIDDLEWARE[:-1]
     settings.WHATSAPP_LOGIN_LOGIN_NOTICE = False
     assert messages_with("whatsapp_login.W013", deploy=True) == []
+
+
+@pytest.mark.parametrize("value", ["sometimes", "", None, 1, "NEVER "])
+def test_e016_an_unknown_confirm_mode(settings, value):
+    settings.WHATSAPP_LOGIN_CONFIRM = value
+    if isinstance(value, str) and value.strip().lower() == "never":
+        assert messages_with("whatsapp_login.E016") == []
+        return
+    [error] = messages_with("whatsapp_login.E016")
+    assert "always" in error.msg and "new_device" in error.hint
+    # Until it is fixed, the unknown value asks every login (the safe side).
+    from django_whatsapp_login.conf import app_settings
+
+    assert app_settings.CONFIRM == "always"
+
+
+@pytest.mark.parametrize("mode", ["new_device", "always"])
+def test_w014_confirmations_that_cannot_be_asked(settings, mode):
+    settings.WHATSAPP_LOGIN_CONFIRM = mode
+    [warning] = messages_with("whatsapp_login.W014", deploy=True)
+    assert mode in warning.msg and "GREEN_API_TOKEN" in warning.msg
+    assert messages_with("whatsapp_login.W014") == []  # a deployment check only
+    settings.WHATSAPP_LOGIN_GREEN_API_TOKEN = "fake-api-token-5f3c9a1e7b2d4c6e8a0b"
+    assert messages_with("whatsapp_login.W014", deploy=True) == []
+
+
+def test_w014_is_quiet_by_default_once_a_token_is_set(settings):
+    del settings.WHATSAPP_LOGIN_CONFIRM  # the default, "new_device"
+    assert [m.id for m in messages_with("whatsapp_login.W014", deploy=True)] == [
+        "whatsapp_login.W014"
+    ]
+    settings.WHATSAPP_LOGIN_GREEN_API_TOKEN = "fake-api-token-5f3c9a1e7b2d4c6e8a0b"
+    assert messages_with("whatsapp_login.W014", deploy=True) == []

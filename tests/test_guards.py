@@ -287,6 +287,7 @@ def test_the_confirm_limit_counts_per_phone_and_per_window(webhook, make_user):
 @pytest.fixture
 def signed_in(settings, fake_greenapi, make_user, django_capture_on_commit_callbacks):
     """A consumed login with replies on; ``deliver(payload, at)`` posts a webhook at a time."""
+    settings.WHATSAPP_LOGIN_CONFIRM = "never"  # the YES/NO question: test_confirmation.py
     settings.WHATSAPP_LOGIN_REPLIES = True
     settings.WHATSAPP_LOGIN_SITE_NAME = "Example Shop"
     settings.WHATSAPP_LOGIN_SIGN_OUT_WINDOW = timedelta(hours=1)

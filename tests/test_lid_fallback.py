@@ -36,7 +36,9 @@ def test_status_points_at_the_fallback(webhook, make_user):
     assert data["fallback_url"] == URL
 
 
-def test_matching_lid_confirms_logs_in_and_stores_the_lid(webhook, make_user, fake_greenapi):
+def test_matching_lid_confirms_logs_in_and_stores_the_lid(
+    webhook, make_user, fake_greenapi, no_confirmation
+):
     user = make_user(PHONE)
     fake_greenapi.lids["996700123456"] = LID
     browser, _ = rejected_by_lid(webhook)
@@ -170,7 +172,7 @@ def test_only_the_sessions_live_lid_sender_attempt(webhook, make_user, fake_gree
     assert fake_greenapi.calls("checkWhatsapp") == []
 
 
-def test_works_without_javascript(webhook, make_user, fake_greenapi):
+def test_works_without_javascript(webhook, make_user, fake_greenapi, no_confirmation):
     user = make_user(PHONE)
     fake_greenapi.lids["996700123456"] = LID
     browser, _ = rejected_by_lid(webhook)

@@ -21,7 +21,8 @@ from django_whatsapp_login.models import LoginAttempt, Reason, Status
 
 from .conftest import BUSINESS_WID, incoming, session_attempt_id, start
 
-pytestmark = pytest.mark.django_db
+# The YES/NO question is tests/test_confirmation.py's subject; here logins confirm at once.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_confirmation")]
 
 VICTIM = "996700123456@c.us"
 STRANGER = "996700999999@c.us"

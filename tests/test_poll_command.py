@@ -15,7 +15,8 @@ from django_whatsapp_login.models import LoginAttempt, ProcessedMessage, Status
 from .conftest import incoming, start
 from .greenapi_helpers import WEBHOOK_URL, run_command
 
-pytestmark = pytest.mark.django_db
+# The YES/NO question is tests/test_confirmation.py's subject; here logins confirm at once.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_confirmation")]
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,8 @@ from django_whatsapp_login.models import LoginAttempt, Reason, Status
 
 from .conftest import incoming, start
 
-pytestmark = pytest.mark.django_db
+# The YES/NO question is tests/test_confirmation.py's subject; here logins confirm at once.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_confirmation")]
 
 PHONE_CHAT = "996700123456@c.us"
 CHROME_WINDOWS = (

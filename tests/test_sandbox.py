@@ -11,7 +11,8 @@ from django_whatsapp_login.models import LoginAttempt, ProcessedMessage, RejectR
 
 from .conftest import start
 
-pytestmark = pytest.mark.django_db
+# The YES/NO question is tests/test_confirmation.py's subject; here logins confirm at once.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_confirmation")]
 
 PAGE = "/whatsapp/"
 SANDBOX = "/whatsapp/sandbox/"

@@ -7,14 +7,15 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .models import LoginAttempt, WhatsAppIdentity
+from .models import KnownDevice, LoginAttempt, WhatsAppIdentity
 
 if TYPE_CHECKING:
     # ModelAdmin is generic only in django-stubs, not at runtime.
     _ModelAdmin = admin.ModelAdmin[LoginAttempt]
     _IdentityAdmin = admin.ModelAdmin[WhatsAppIdentity]
+    _DeviceAdmin = admin.ModelAdmin[KnownDevice]
 else:
-    _ModelAdmin = _IdentityAdmin = admin.ModelAdmin
+    _ModelAdmin = _IdentityAdmin = _DeviceAdmin = admin.ModelAdmin
 
 
 @admin.register(LoginAttempt)
@@ -125,3 +126,20 @@ class WhatsAppIdentityAdmin(_IdentityAdmin):
         if not change and obj.verified_at is None:
             obj.verified_at = timezone.now()  # the administrator vouches for it
         super().save_model(request, obj, form, change)
+
+
+@admin.register(KnownDevice)
+class KnownDeviceAdmin(_DeviceAdmin):
+    """Browsers users confirmed with YES. Deleting one (or all of a user's) makes that
+    browser ask for YES again at its next login: the way to "forget devices"."""
+
+    list_display = ("user", "label", "created_at", "last_used_at")
+    search_fields = ("label",)
+    readonly_fields = ("user", "label", "created_at", "last_used_at")
+    list_select_related = ("user",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

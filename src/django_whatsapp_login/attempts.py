@@ -1,10 +1,13 @@
 """The login attempt state machine. Every state change of a LoginAttempt happens here.
 
     pending ──message naming exactly one user──▶ confirmed ──browser completes──▶ consumed
-       │                                            │                 (the LID is learned)
+       │  │                                         │                 (the LID is learned)
+       │  └─(new device / "always")─▶ awaiting_confirmation ──YES──▶ confirmed
+       │                                  ├── NO ──▶ rejected (declined)
+       │                                  └── question not sent ──▶ rejected (confirmation_unsent)
        ├── TTL passes / message outside it ──▶ expired  ├── another sender ──▶ rejected
        ├── unknown / shared / inactive / conflicting ids ──▶ rejected
-       ├── unknown LID alone ──▶ rejected (lid_sender) ──phone fallback──▶ confirmed
+       ├── unknown LID alone ──▶ rejected (lid_sender) ──phone fallback──▶ confirmed (or asked)
        └── (link attempts) message from the sender ──▶ consumed (linked)
 
 Each transition is one conditional ``UPDATE ... WHERE status = <from> AND expires_at > now``
@@ -29,13 +32,14 @@ from urllib.parse import quote
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Value, When
-from django.utils import timezone
+from django.db.models import Case, Q, Value, When
+from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext as _
 
-from . import identities, ratelimit, signals
+from . import devices, identities, ratelimit, signals
 from .conf import app_settings
-from .context import place_for_request
+from .context import parse_user_agent, place_for_request
 from .greenapi import IncomingText
 from .models import IdentitySource, LoginAttempt, ProcessedMessage, Purpose, Reason, Status
 from .phone import mask_phone, phone_digits
@@ -53,6 +57,8 @@ CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648 base32: 5 bits a 
 CODE_LENGTH = 16  # 80 bits
 #: How far before the attempt's creation a message timestamp may be (clock skew).
 CLOCK_SKEW = timedelta(seconds=5)
+#: Attempts whose code still counts: the browser keeps waiting on them.
+LIVE_STATUSES = (Status.PENDING, Status.AWAITING_CONFIRMATION, Status.CONFIRMED)
 
 
 def generate_code() -> str:
@@ -152,8 +158,10 @@ def _cookie_secret(request: HttpRequest, data: dict[str, Any]) -> str | None:
 
 
 def attach_binding_cookie(request: HttpRequest, response: Any) -> Any:
-    """Put the binding cookie a new attempt made on ``response`` (views and the
-    middleware call this; safe to call more than once)."""
+    """Put the binding cookie a new attempt made on ``response``, and the browser's new
+    known-device cookie if it got one (views and the middleware call this; safe to call
+    more than once)."""
+    devices.attach_cookie(request, response)
     secret = getattr(request, _PENDING_COOKIE_ATTR, None)
     if not secret:
         return response
@@ -211,9 +219,10 @@ def session_attempt_id(request: HttpRequest) -> int | None:
 
 
 def live_session_attempt(request: HttpRequest) -> LoginAttempt | None:
-    """This session's attempt if it is still pending or confirmed and not expired."""
+    """This session's attempt if it is still pending, awaiting the user's YES or
+    confirmed, and not expired."""
     current = get_session_attempt(request)
-    if current is not None and current.public_status in (Status.PENDING, Status.CONFIRMED):
+    if current is not None and current.public_status in LIVE_STATUSES:
         return current
     return None
 
@@ -227,10 +236,10 @@ def start_attempt(
 ) -> tuple[LoginAttempt, str]:
     """Return this session's live attempt and its code, or create a new one.
 
-    A pending or confirmed attempt of the same ``purpose`` (and user) that has not expired
-    is reused, so reloading the page does not create rows. Anything else is replaced (one
-    live attempt per session). ``before_create`` runs only when a new attempt is about to
-    be made (the views pass the rate-limit check; it raises to refuse).
+    A live attempt (pending, awaiting YES or confirmed) of the same ``purpose`` (and user)
+    that has not expired is reused, so reloading the page does not create rows. Anything
+    else is replaced (one live attempt per session). ``before_create`` runs only when a new
+    attempt is about to be made (the views pass the rate-limit check; it raises to refuse).
     """
     current = live_session_attempt(request)
     if (
@@ -260,9 +269,7 @@ def create_attempt(
     now = timezone.now()
     previous = session_attempt_id(request)
     if previous is not None:
-        LoginAttempt.objects.filter(
-            pk=previous, status__in=[Status.PENDING, Status.CONFIRMED]
-        ).update(
+        LoginAttempt.objects.filter(pk=previous, status__in=LIVE_STATUSES).update(
             status=Status.EXPIRED,
             reason=Case(
                 When(expires_at__lte=now, then=Value(Reason.EXPIRED)),
@@ -282,6 +289,7 @@ def create_attempt(
         client_ip=ratelimit.client_ip(request),
         user_agent=request.headers.get("User-Agent", "")[:256],
         client_place=place_for_request(request),
+        device_hash=devices.device_hash_for(request),
         purpose=purpose,
         user_id=user.pk if purpose == Purpose.LINK and user is not None else None,
     )
@@ -344,23 +352,37 @@ def consume(attempt: LoginAttempt, can_authenticate: Any) -> AbstractBaseUser | 
             else IdentitySource.TRAFFIC
         )
         identities.learn(user, attempt.sender_lid, source=source)
+    # A browser the user confirmed (or already knew) stays known: no question next time.
+    devices.remember(attempt, user, label=_device_label(attempt))
     return user
+
+
+def _device_label(attempt: LoginAttempt) -> str:
+    browser, system = parse_user_agent(attempt.user_agent)
+    return f"{browser}, {system}, {attempt.client_place}".strip(", ")
 
 
 def confirm_by_lookup(attempt: LoginAttempt, user: AbstractBaseUser, phone: str) -> bool:
     """rejected (``lid_sender``) -> confirmed, once the login page's phone fallback showed
     that ``phone`` is the number of the LID that sent the code. Live attempts only; one
-    conditional UPDATE, so two tries at once confirm at most once."""
+    conditional UPDATE, so two tries at once confirm at most once.
+
+    When the login needs a YES (``WHATSAPP_LOGIN_CONFIRM``) the attempt goes to
+    ``awaiting_confirmation`` instead: whoever typed the number on the page is not
+    necessarily the person whose WhatsApp sent the code. The caller then sends the
+    question (``replies.schedule_question``) to the LID's chat.
+    """
     now = timezone.now()
+    ask = devices.needs_confirmation(attempt, user)
     changes: dict[str, Any] = {
-        "status": Status.CONFIRMED,
+        "status": Status.AWAITING_CONFIRMATION if ask else Status.CONFIRMED,
         "reason": Reason.LOOKUP_CONFIRMED,
         "user": user,
         "sender_hash": sender_hash(phone),
         "sender_masked": mask_phone(phone),
-        "confirmed_at": now,
         "closed_at": None,
     }
+    changes.update({"asked_at": now} if ask else {"confirmed_at": now})
     rows = LoginAttempt.objects.filter(
         pk=attempt.pk,
         purpose=Purpose.LOGIN,
@@ -373,6 +395,13 @@ def confirm_by_lookup(attempt: LoginAttempt, user: AbstractBaseUser, phone: str)
         return False
     for name, value in changes.items():
         setattr(attempt, name, value)
+    if ask:
+        logger.info(
+            "Login attempt %s awaits YES after the phone fallback (%s)",
+            attempt.pk,
+            mask_phone(phone),
+        )
+        return True
     logger.info(
         "Login attempt %s confirmed by the phone fallback (%s)", attempt.pk, mask_phone(phone)
     )
@@ -496,11 +525,17 @@ def revoke(attempt: LoginAttempt) -> bool:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What handling one delivery did: ``confirmed``, ``rejected``, ``duplicate`` or ``ignored``."""
+    """What handling one delivery did: ``confirmed``, ``awaiting_confirmation`` (the YES/NO
+    question is to be sent), ``rejected``, ``linked``, ``signed_out``, ``duplicate`` or
+    ``ignored``."""
 
     action: str
     reason: str = ""
     attempt: LoginAttempt | None = None
+
+
+#: The outcome whose question ``replies.handle`` sends.
+AWAITING = "awaiting_confirmation"
 
 
 def ignored(reason: str) -> Outcome:
@@ -540,6 +575,9 @@ def handle_message(message: IncomingText, request: HttpRequest | None = None) ->
         return ignored("not_personal_chat")  # group, broadcast, newsletter, unknown kind
     code = match_code(message.text)
     if code is None:
+        answer = match_answer(message.text)
+        if answer is not None:
+            return handle_answer(message, senders, answer)
         return ignored("no_login_text")
     # The phone when the delivery has one, else the LID: a stable id either way.
     limit_key = {"phone": senders.key or None}
@@ -596,7 +634,10 @@ def _apply(
     request: HttpRequest | None,
 ) -> Outcome:
     now = timezone.now()
-    if attempt.status == Status.CONFIRMED and not attempt.is_expired(now):
+    if attempt.status in (
+        Status.CONFIRMED,
+        Status.AWAITING_CONFIRMATION,
+    ) and not attempt.is_expired(now):
         return _confirmed_again(attempt, message, senders, request, now)
     if attempt.status != Status.PENDING:
         return ignored("attempt_closed")
@@ -627,26 +668,45 @@ def _apply(
     if not WhatsAppLoginBackend().user_can_authenticate(user):
         return _reject(attempt, [Status.PENDING], Reason.INACTIVE_USER, senders, now)
 
+    # A relayed code (cross-device phishing: the attacker's page shows it to the victim)
+    # is sent from the victim's WhatsApp for the attacker's browser. Unless that browser
+    # is one this user already confirmed, ask the user, with its context, before it counts.
+    ask = devices.needs_confirmation(attempt, user)
+    decided: dict[str, Any] = (
+        {"status": Status.AWAITING_CONFIRMATION, "asked_at": now}
+        if ask
+        else {"status": Status.CONFIRMED, "reason": Reason.CONFIRMED, "confirmed_at": now}
+    )
     confirmed = _transition(
         attempt,
         [Status.PENDING],
         now=now,
-        status=Status.CONFIRMED,
-        reason=Reason.CONFIRMED,
         user=user,
         sender_hash=sender_hash(senders.key),
         sender_masked=senders.masked,
         # Learned as the user's identity when the login succeeds (consume), never before.
         sender_lid=senders.lid or "",
-        confirmed_at=now,
+        **decided,
     )
     if not confirmed:
         # Lost a race: another delivery changed the attempt first. Judge again on fresh data.
         attempt.refresh_from_db()
-        if attempt.status == Status.CONFIRMED and not _same_sender(attempt, senders):
-            return _reject(attempt, [Status.CONFIRMED], Reason.CONFLICTING_SENDER, senders, now)
+        if attempt.status in (
+            Status.CONFIRMED,
+            Status.AWAITING_CONFIRMATION,
+        ) and not _same_sender(attempt, senders):
+            return _reject(
+                attempt,
+                [Status.CONFIRMED, Status.AWAITING_CONFIRMATION],
+                Reason.CONFLICTING_SENDER,
+                senders,
+                now,
+            )
         return ignored("attempt_closed")
     identities.mark_seen(resolution)
+    if ask:
+        logger.info("Login attempt %s awaits YES from %s", attempt.pk, senders.masked)
+        return Outcome(AWAITING, "", attempt)
     logger.info("Login attempt %s confirmed by %s", attempt.pk, senders.masked)
     _send_confirmed(attempt, user, senders.phone, senders.lid, message.message_id)
     return Outcome("confirmed", "", attempt)
@@ -670,7 +730,7 @@ def _send_confirmed(
 def _expire(attempt: LoginAttempt, now: Any) -> None:
     _transition(
         attempt,
-        [Status.PENDING],
+        [Status.PENDING, Status.AWAITING_CONFIRMATION],
         now=now,
         require_live=False,
         status=Status.EXPIRED,
@@ -696,7 +756,155 @@ def _confirmed_again(
     )
     if resolution.user is not None and resolution.user.pk == attempt.user_id:
         return Outcome("duplicate", "already_confirmed", attempt)
-    return _reject(attempt, [Status.CONFIRMED], Reason.CONFLICTING_SENDER, senders, now)
+    return _reject(
+        attempt,
+        [Status.CONFIRMED, Status.AWAITING_CONFIRMATION],
+        Reason.CONFLICTING_SENDER,
+        senders,
+        now,
+    )
+
+
+# --- the YES/NO answer to the confirmation question (WHATSAPP_LOGIN_CONFIRM) ------------
+
+YES = "yes"
+NO = "no"
+#: Longer texts are not answers (no normalisation runs on them).
+MAX_ANSWER_CHARS = 32
+
+
+def answer_words() -> dict[str, str]:
+    """The normalised words that answer the question: ``YES`` and ``NO`` in English and
+    in ``WHATSAPP_LOGIN_REPLY_LANGUAGE`` (the language the question was asked in)."""
+    with translation.override(app_settings.REPLY_LANGUAGE):
+        # Translators: the word a user replies in WhatsApp to confirm a login. One word.
+        yes = _("YES")
+        # Translators: the word a user replies in WhatsApp to refuse a login or sign it out.
+        no = _("NO")
+    words = {"YES": YES, "NO": NO}
+    words.setdefault(normalize_text(yes), YES)
+    words.setdefault(normalize_text(no), NO)
+    return words
+
+
+def match_answer(text: str) -> str | None:
+    """:data:`YES` or :data:`NO` if ``text`` is just that word (case, blanks and a final
+    ``.`` or ``!`` do not matter), else None."""
+    if len(text) > MAX_ANSWER_CHARS:
+        return None
+    return answer_words().get(normalize_text(text).rstrip(".!").strip())
+
+
+def _sender_filter(senders: SenderIds) -> Q:
+    """Attempts this sender settled: by the keyed hash of any of its ids, or by its LID."""
+    match = Q(sender_hash__in=[sender_hash(ident.value) for ident in senders.ids])
+    if senders.lids:
+        match |= Q(sender_lid__in=senders.lids)
+    return match
+
+
+def handle_answer(message: IncomingText, senders: SenderIds, answer: str) -> Outcome:
+    """A ``YES`` or ``NO`` from a personal chat: the answer to the question of the login
+    awaiting this sender (the quoted question's, else the only one waiting).
+
+    ``YES`` confirms it (reason ``approved``); ``NO`` rejects it (``declined``; with
+    several waiting and none quoted, all of them). Answers from any other chat, written
+    before the question or after the attempt's lifetime, or for a login that is over
+    change nothing. With nothing awaiting, the outcome is ``ignored`` /
+    ``nothing_awaiting``, and a ``NO`` then signs the sender's last login out
+    (replies.py).
+    """
+    if senders.unreadable or not senders.ids or senders.contradictory:
+        return ignored("no_login_text")
+    now = timezone.now()
+    written = message.timestamp
+    waiting = [
+        attempt
+        for attempt in LoginAttempt.objects.filter(
+            _sender_filter(senders),
+            status=Status.AWAITING_CONFIRMATION,
+            purpose=Purpose.LOGIN,
+            expires_at__gt=now,
+        ).order_by("-asked_at")[:10]
+        if attempt.asked_at is not None
+        and (attempt.asked_at - CLOCK_SKEW).timestamp() <= written <= attempt.expires_at.timestamp()
+    ]
+    if message.quoted_id:
+        quoted = [a for a in waiting if a.question_message_id == message.quoted_id]
+        if quoted:
+            waiting = quoted
+        elif LoginAttempt.objects.filter(
+            _sender_filter(senders), question_message_id=message.quoted_id
+        ).exists():
+            # The answer quotes the question of a login that is already over (or one this
+            # answer is too late for): it changes nothing.
+            return ignored("attempt_closed")
+    if not waiting:
+        return ignored("nothing_awaiting")
+    if answer == YES and len(waiting) > 1:
+        logger.info("YES from %s matches %d logins: none confirmed", senders.masked, len(waiting))
+        return ignored("ambiguous_answer")
+    with transaction.atomic():
+        if not first_delivery(message):
+            return Outcome("duplicate")
+        if answer == YES:
+            attempt = waiting[0]
+            if not _transition(
+                attempt,
+                [Status.AWAITING_CONFIRMATION],
+                now=now,
+                status=Status.CONFIRMED,
+                reason=Reason.APPROVED,
+                confirmed_at=now,
+            ):
+                return ignored("attempt_closed")
+            logger.info("Login attempt %s confirmed with YES by %s", attempt.pk, senders.masked)
+            user = attempt.user
+            _send_confirmed(attempt, user, senders.phone, senders.lid, message.message_id)
+            return Outcome("confirmed", Reason.APPROVED.value, attempt)
+        declined = [
+            attempt
+            for attempt in waiting
+            if _transition(
+                attempt,
+                [Status.AWAITING_CONFIRMATION],
+                now=now,
+                require_live=False,
+                status=Status.REJECTED,
+                reason=Reason.DECLINED,
+                closed_at=now,
+            )
+        ]
+        for attempt in declined:
+            _log_rejected(attempt, Reason.DECLINED, senders.phone)
+    if not declined:
+        return ignored("attempt_closed")
+    return Outcome("rejected", Reason.DECLINED.value, declined[0])
+
+
+def record_question(attempt: LoginAttempt, message_id: str) -> None:
+    """Keep the ``idMessage`` of the question sent for ``attempt`` (a quoted answer names it)."""
+    LoginAttempt.objects.filter(pk=attempt.pk).update(question_message_id=message_id[:128])
+    attempt.question_message_id = message_id[:128]
+
+
+def question_unsent(attempt: LoginAttempt) -> bool:
+    """The question for ``attempt`` could not be sent (gateway down, quota, no chat to
+    write to): awaiting_confirmation -> rejected (``confirmation_unsent``), so the page
+    says so instead of waiting for an answer that cannot come."""
+    now = timezone.now()
+    if not _transition(
+        attempt,
+        [Status.AWAITING_CONFIRMATION],
+        now=now,
+        require_live=False,
+        status=Status.REJECTED,
+        reason=Reason.CONFIRMATION_UNSENT,
+        closed_at=now,
+    ):
+        return False
+    _log_rejected(attempt, Reason.CONFIRMATION_UNSENT, None)
+    return True
 
 
 class _LostRace(Exception):

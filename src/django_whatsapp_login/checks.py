@@ -1,6 +1,6 @@
 """System checks. Every id is listed in docs/checks.md and has a test.
 
-Ids: whatsapp_login.E001 ... E015, E020 and E040 (errors), W001 ... W004, W010 ... W012
+Ids: whatsapp_login.E001 ... E016, E020 and E040 (errors), W001 ... W004, W010 ... W014
 and W040 (warnings); E041 ... E047 and W041 are the django-allauth integration's
 (contrib/allauth/checks.py).
 """
@@ -450,3 +450,41 @@ def check_complete_login(app_configs: Any = None, **kwargs: Any) -> list[checks.
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.security)
+def check_confirm(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E016: WHATSAPP_LOGIN_CONFIRM is not one of its values (it then acts as "always")."""
+    from .conf import CONFIRM_MODES
+
+    raw = getattr(settings, "WHATSAPP_LOGIN_CONFIRM", "new_device")
+    if isinstance(raw, str) and raw.strip().lower() in CONFIRM_MODES:
+        return []
+    return [
+        checks.Error(
+            f"WHATSAPP_LOGIN_CONFIRM is {raw!r}: every login is asked for YES in WhatsApp "
+            "until it is one of " + ", ".join(f'"{mode}"' for mode in CONFIRM_MODES) + ".",
+            hint='Set WHATSAPP_LOGIN_CONFIRM = "new_device" (the default), "always" or "never".',
+            id="whatsapp_login.E016",
+        )
+    ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_confirm_possible(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W014: confirmations are wanted but no question can be sent (no Green API token)."""
+    if app_settings.CONFIRM == "never" or (
+        app_settings.GREEN_API_TOKEN and app_settings.GREEN_API_ID_INSTANCE
+    ):
+        return []
+    return [
+        checks.Warning(
+            f'WHATSAPP_LOGIN_CONFIRM is "{app_settings.CONFIRM}", but without '
+            "WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE and WHATSAPP_LOGIN_GREEN_API_TOKEN no YES/NO "
+            "question can be sent: logins are confirmed without asking, so a relayed code "
+            "(cross-device phishing) logs its relayer in.",
+            hint="Set the Green API instance id and API token (docs/confirmation.md), or "
+            'WHATSAPP_LOGIN_CONFIRM = "never" to accept that risk knowingly.',
+            id="whatsapp_login.W014",
+        )
+    ]

@@ -20,6 +20,8 @@ DEFAULT_COMPLETE_LOGIN = "django_whatsapp_login.completion.django_login"
 MAX_ATTEMPT_TTL = 600
 MIN_TTL = timedelta(seconds=MIN_ATTEMPT_TTL)
 MAX_TTL = timedelta(seconds=MAX_ATTEMPT_TTL)
+#: The values of WHATSAPP_LOGIN_CONFIRM.
+CONFIRM_MODES = ("never", "new_device", "always")
 
 logger = logging.getLogger("django_whatsapp_login")
 #: TTL values already warned about, so a bad setting is logged once per process, not per login.
@@ -217,6 +219,27 @@ class AppSettings:
     def NOTICES_ENABLED(self) -> bool:
         """Login notices are on and can be sent (a Green API instance id and token)."""
         return self.LOGIN_NOTICE and bool(self.GREEN_API_TOKEN and self.GREEN_API_ID_INSTANCE)
+
+    @property
+    def CONFIRM(self) -> str:
+        """When a login must be confirmed with YES in WhatsApp: ``"never"``,
+        ``"new_device"`` (the default: a browser this user has not confirmed before) or
+        ``"always"``. Asked only when a question can be sent (:attr:`CONFIRMATION_ENABLED`).
+        An unknown value counts as ``"always"`` (and is system check E014)."""
+        value = str(_get("CONFIRM", "new_device") or "").strip().lower()
+        return value if value in CONFIRM_MODES else "always"
+
+    @property
+    def CONFIRMATION_ENABLED(self) -> bool:
+        """A YES/NO question can be asked: a Green API instance id and token are set, or the
+        development sandbox (which shows the question on the page) is on."""
+        can_send = bool(self.GREEN_API_TOKEN and self.GREEN_API_ID_INSTANCE)
+        return self.CONFIRM != "never" and (can_send or (self.SANDBOX and settings.DEBUG))
+
+    @property
+    def KNOWN_DEVICE_TTL(self) -> timedelta:
+        """How long a browser confirmed with YES stays known (each login from it renews it)."""
+        return _duration("KNOWN_DEVICE_TTL", _get("KNOWN_DEVICE_TTL", timedelta(days=180)))
 
     @property
     def COUNTRY_HEADER(self) -> str:

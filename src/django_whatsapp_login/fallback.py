@@ -35,6 +35,7 @@ from .conf import app_settings
 from .exceptions import InvalidPhoneNumber, WhatsAppLoginImproperlyConfigured
 from .models import LoginAttempt, Purpose, Reason, Status
 from .phone import mask_phone, normalize_phone
+from .replies import schedule_question
 from .resolvers import resolve
 from .senders import LID, PHONE, WhatsAppId
 
@@ -72,7 +73,7 @@ def fallback_attempt(request: HttpRequest) -> LoginAttempt | None:
 
 def _answer(request: HttpRequest, html: bool, data: dict[str, Any], status: int) -> HttpResponse:
     if html:
-        if status == 200 and data.get("status") == "confirmed":
+        if status == 200 and data.get("status") in ("confirmed", "awaiting_confirmation"):
             # The login page shows the confirmed attempt and its "Continue" button.
             return HttpResponseRedirect(reverse("whatsapp_login:login"), status=303)
         response = render(
@@ -141,6 +142,15 @@ def lid_fallback(request: HttpRequest) -> HttpResponse:
     if user is None or not attempts.confirm_by_lookup(attempt, user, phone):
         logger.info("LID fallback of attempt %s: %s not confirmed", attempt.pk, mask_phone(phone))
         return _answer(request, html, neutral, 400)
+    if attempt.status == Status.AWAITING_CONFIRMATION:
+        # WHATSAPP_LOGIN_CONFIRM: typing a number proves nothing about who typed it. Ask the
+        # WhatsApp account that sent the code (its LID chat) to answer YES.
+        schedule_question(attempt, attempt.sender_lid, f"lookup-{attempt.pk}")
+        data = {
+            "status": Status.AWAITING_CONFIRMATION.value,
+            "status_message": _("Check WhatsApp and answer YES to confirm this login."),
+        }
+        return _answer(request, html, data, 200)
     data = {
         "status": "confirmed",
         "status_message": _("Confirmed. Logging you in…"),

@@ -12,6 +12,8 @@ from .phone import mask_phone
 
 class Status(models.TextChoices):
     PENDING = "pending", _("Pending")
+    #: The sender was asked in WhatsApp to answer YES or NO (``WHATSAPP_LOGIN_CONFIRM``).
+    AWAITING_CONFIRMATION = "awaiting_confirmation", _("Awaiting YES in WhatsApp")
     CONFIRMED = "confirmed", _("Confirmed")
     CONSUMED = "consumed", _("Logged in")
     EXPIRED = "expired", _("Expired")
@@ -36,6 +38,9 @@ class Reason(models.TextChoices):
     LINKED = "linked", _("WhatsApp linked to the account")
     UNREADABLE_SENDER = "unreadable_sender", _("Sender id unreadable")
     LOOKUP_CONFIRMED = "lookup_confirmed", _("Confirmed by the phone number typed on the page")
+    APPROVED = "approved", _("Confirmed with YES in WhatsApp")
+    DECLINED = "declined", _("Declined with NO in WhatsApp")
+    CONFIRMATION_UNSENT = "confirmation_unsent", _("The YES/NO question could not be sent")
 
 
 #: Kept for code written against 0.1 development versions.
@@ -59,7 +64,7 @@ class LoginAttempt(models.Model):
     code_hash = models.CharField(max_length=64, unique=True, editable=False)
     binding_hash = models.CharField(max_length=64, editable=False)
     status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+        max_length=24, choices=Status.choices, default=Status.PENDING, db_index=True
     )
     reason = models.CharField(max_length=32, choices=Reason.choices, blank=True, db_index=True)
     purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.LOGIN)
@@ -74,7 +79,7 @@ class LoginAttempt(models.Model):
     )
     # Who confirmed it: a keyed hash to recognise the same sender again, and a masked
     # form for people. The full number is not kept.
-    sender_hash = models.CharField(max_length=64, blank=True, editable=False)
+    sender_hash = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
     sender_masked = models.CharField(max_length=32, blank=True)
     # The sender's WhatsApp LID (``<digits>@lid``) when the delivery carried one: learned
     # as the user's identity once the login succeeds, and what the phone fallback of the
@@ -92,6 +97,14 @@ class LoginAttempt(models.Model):
     # The ``idMessage`` of the login notice sent for this attempt, so a "NO" that quotes
     # the notice ends exactly this login.
     notice_message_id = models.CharField(max_length=128, blank=True, db_index=True)
+    # The YES/NO question (WHATSAPP_LOGIN_CONFIRM): when it was asked (an answer written
+    # before cannot be about it) and its ``idMessage`` (an answer quoting it names this
+    # login even when several wait).
+    asked_at = models.DateTimeField(null=True, blank=True)
+    question_message_id = models.CharField(max_length=128, blank=True, db_index=True)
+    # SHA-256 of the creating browser's known-device id (devices.py): a browser this user
+    # already confirmed with YES is not asked again in "new_device" mode.
+    device_hash = models.CharField(max_length=64, blank=True, editable=False)
     # The session the login created, so a "NO" reply in WhatsApp can sign exactly that
     # session out. Same secrecy as Django's own session table; cleared when used.
     session_key = models.CharField(max_length=64, blank=True, editable=False)
@@ -109,10 +122,11 @@ class LoginAttempt(models.Model):
 
     @property
     def public_status(self) -> str:
-        """What the browser may see: pending, confirmed, expired or rejected."""
+        """What the browser may see: pending, awaiting_confirmation, confirmed, expired or
+        rejected."""
         if self.status == Status.PENDING and self.is_expired():
             return Status.EXPIRED.value
-        if self.status == Status.CONFIRMED and self.is_expired():
+        if self.status in (Status.CONFIRMED, Status.AWAITING_CONFIRMATION) and self.is_expired():
             return Status.EXPIRED.value
         return str(self.status)
 
@@ -195,3 +209,37 @@ class WhatsAppIdentity(models.Model):
             return mask_phone(self.value)
         digits = self.value.partition("@")[0]
         return f"•••{digits[-4:]}@lid" if self.kind == IdentityKind.LID else "•••"
+
+
+class KnownDevice(models.Model):
+    """A browser that ``user`` confirmed a WhatsApp login from (answering YES).
+
+    The browser keeps a random id in a long-lived, signed, HttpOnly cookie; only its
+    SHA-256 is stored. In ``WHATSAPP_LOGIN_CONFIRM = "new_device"`` mode a login from a
+    known device is not asked for YES again. Deleting rows (the admin, or
+    :func:`django_whatsapp_login.devices.forget`) makes those browsers ask again.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="whatsapp_known_devices",
+    )
+    device_hash = models.CharField(max_length=64, editable=False)
+    # What the user saw in the question when confirming (browser and system, place).
+    label = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("known device")
+        verbose_name_plural = _("known devices")
+        ordering = ["-last_used_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "device_hash"], name="whatsapp_login_unique_known_device"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.label or f"Known device #{self.pk}"

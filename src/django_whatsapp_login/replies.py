@@ -1,14 +1,19 @@
-"""What we say in WhatsApp: login notices (on by default) and informational replies
-(opt-in: WHATSAPP_LOGIN_REPLIES).
+"""What we say in WhatsApp: the YES/NO question, login notices (on by default) and
+informational replies (opt-in: WHATSAPP_LOGIN_REPLIES).
 
 =====================  ===========================================================
 outcome                message
 =====================  ===========================================================
+awaiting_confirmation  ``question``: the login context and "Reply YES / NO", in the chat
+                       the code came from (``WHATSAPP_LOGIN_CONFIRM``); if it cannot be
+                       sent the attempt is rejected (``confirmation_unsent``)
 confirmed              ``logged_in`` notice: the login context (site, browser and
                        system, place, time) and "Not you? Reply NO"
                        (``WHATSAPP_LOGIN_LOGIN_NOTICE``, on when a Green API token is set)
-"NO" after a login     signs exactly that login out (the quoted notice's, else the
-                       latest), then ``signed_out`` (only if a session really ended)
+"NO" to the question   ``declined``: the login was cancelled
+"YES" to 2+ questions  ``ambiguous``: reply to (quote) the question you mean
+"NO" after a login     signs exactly that login out (the quoted notice's or question's,
+                       else the latest), then ``signed_out`` (only if a session ended)
 unknown number         ``not_registered`` (informational, WHATSAPP_LOGIN_REPLIES)
 expired / used code    ``expired`` (refresh the page; informational)
 anything else          nothing (not a login message, duplicates, rate limits, LID ...)
@@ -22,9 +27,10 @@ per number. The login notice and the "signed out" answer are never counted again
 cap (junk codes sent first must not silence the notice of a real login): there is exactly
 one notice per confirmed login, and logins are limited by ``RATE_LIMIT_CONFIRM``.
 
-A sender known only by a LID gets no reply: the delivery carries no phone number to answer,
-and sending to LIDs has had delivery bugs. A delivery with a phone on either side (``chatId``
-or ``sender``) is answered on that phone.
+The question goes to the chat the login code came from (a LID chat too: without an answer
+the login cannot go on). Other messages to a sender known only by a LID are not sent: the
+delivery carries no phone number, and sending to LIDs has had delivery bugs. A delivery with
+a phone on either side (``chatId`` or ``sender``) is answered on that phone.
 """
 
 from __future__ import annotations
@@ -37,8 +43,10 @@ from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
@@ -64,9 +72,24 @@ EXPIRED = "expired"
 SIGNED_OUT = "signed_out"
 IDENTITY_ADDED = "identity_added"
 IDENTITY_REMOVED = "identity_removed"
-KINDS = (LOGGED_IN, NOT_REGISTERED, EXPIRED, SIGNED_OUT, IDENTITY_ADDED, IDENTITY_REMOVED)
+QUESTION = "question"
+DECLINED = "declined"
+AMBIGUOUS = "ambiguous"
+KINDS = (
+    LOGGED_IN,
+    NOT_REGISTERED,
+    EXPIRED,
+    SIGNED_OUT,
+    IDENTITY_ADDED,
+    IDENTITY_REMOVED,
+    QUESTION,
+    DECLINED,
+    AMBIGUOUS,
+)
 #: Kinds that are never counted against WHATSAPP_LOGIN_REPLIES_PER_HOUR.
-NOTICES = frozenset({LOGGED_IN, SIGNED_OUT, IDENTITY_ADDED, IDENTITY_REMOVED})
+NOTICES = frozenset(
+    {LOGGED_IN, SIGNED_OUT, IDENTITY_ADDED, IDENTITY_REMOVED, QUESTION, DECLINED, AMBIGUOUS}
+)
 
 #: attempts.handle_message reasons that mean "this code cannot be used any more".
 EXPIRED_REASONS = frozenset({"expired", "stale_message", "attempt_closed", "unknown_code"})
@@ -81,10 +104,7 @@ site_name = context.site_name
 
 def no_words() -> set[str]:
     """The answers that mean "this was not me": ``NO`` and its translation."""
-    with translation.override(app_settings.REPLY_LANGUAGE):
-        # Translators: the word a user replies in WhatsApp to sign a login out. One word.
-        translated = _("NO")
-    return {"NO", attempts.normalize_text(translated)}
+    return {word for word, answer in attempts.answer_words().items() if answer == attempts.NO}
 
 
 # --- the hook ---------------------------------------------------------------------------
@@ -92,8 +112,11 @@ def no_words() -> set[str]:
 
 def handle(message: IncomingText, outcome: attempts.Outcome) -> attempts.Outcome:
     """Called by the shared handler after ``attempts.handle_message``; returns the outcome
-    (a "NO" that signed a login out becomes ``signed_out``). Does nothing when neither
-    login notices nor informational replies are on."""
+    (a "NO" that signed a login out becomes ``signed_out``). Apart from the confirmation
+    question, does nothing when neither login notices nor informational replies are on."""
+    if outcome.action == attempts.AWAITING and outcome.attempt is not None:
+        schedule_question(outcome.attempt, message.chat_id, message.message_id)
+        return outcome
     notices, informational = app_settings.NOTICES_ENABLED, app_settings.REPLIES
     if not (notices or informational):
         return outcome
@@ -103,6 +126,12 @@ def handle(message: IncomingText, outcome: attempts.Outcome) -> attempts.Outcome
     if outcome.action == "confirmed" and outcome.attempt is not None:
         if notices:
             schedule_notice(message, phone, outcome.attempt)
+    elif outcome.action == "rejected" and outcome.reason == Reason.DECLINED:
+        if notices:
+            schedule(DECLINED, message, phone, outcome.attempt)
+    elif outcome.action == "ignored" and outcome.reason == "ambiguous_answer":
+        if notices:
+            schedule(AMBIGUOUS, message, phone)
     elif outcome.action == "rejected" and outcome.reason == Reason.UNKNOWN_NUMBER:
         if informational:
             schedule(NOT_REGISTERED, message, phone)
@@ -111,30 +140,33 @@ def handle(message: IncomingText, outcome: attempts.Outcome) -> attempts.Outcome
             schedule(EXPIRED, message, phone)
     elif (
         outcome.action == "ignored"
-        and outcome.reason == "no_login_text"
-        and attempts.normalize_text(message.text) in no_words()
+        and outcome.reason == "nothing_awaiting"
+        and attempts.match_answer(message.text) == attempts.NO
     ):
         return sign_out(message, phone)
     return outcome
 
 
 def _answered_attempt(message: IncomingText, phone: str) -> LoginAttempt | None:
-    """The login a "NO" from ``phone`` answers: the quoted notice's, else the latest one
-    this number confirmed within ``WHATSAPP_LOGIN_SIGN_OUT_WINDOW``."""
+    """The login a "NO" from ``phone`` answers: the quoted notice's (or question's), else
+    the latest one this number confirmed within ``WHATSAPP_LOGIN_SIGN_OUT_WINDOW``."""
     now = timezone.now()
+    sender = attempts.sender_hash(phone)
     mine = LoginAttempt.objects.filter(
-        sender_hash=attempts.sender_hash(phone),
+        sender_hash=sender,
         confirmed_at__gte=now - app_settings.SIGN_OUT_WINDOW,
         # A "NO" written before the login cannot be about it.
         confirmed_at__lte=datetime.fromtimestamp(message.timestamp, tz=dt_timezone.utc)
         + attempts.CLOCK_SKEW,
     )
     if message.quoted_id:
-        quoted = mine.filter(notice_message_id=message.quoted_id).first()
-        if quoted is not None:
+        names_quoted = Q(notice_message_id=message.quoted_id) | Q(
+            question_message_id=message.quoted_id
+        )
+        if LoginAttempt.objects.filter(names_quoted, sender_hash=sender).exists():
             # Exactly the login the user answers, even if a newer one exists (and nothing
-            # at all if that one is already over).
-            return quoted
+            # at all if that one is already over, declined or out of the window).
+            return mine.filter(names_quoted).first()
     return (
         mine.filter(status__in=[Status.CONFIRMED, Status.CONSUMED])
         .exclude(reason=Reason.SIGNED_OUT)
@@ -168,6 +200,47 @@ def schedule_notice(message: IncomingText, phone: str, attempt: LoginAttempt) ->
             attempt.notice_message_id = sent
 
     transaction.on_commit(send_notice, robust=True)
+
+
+def schedule_question(attempt: LoginAttempt, chat_id: str, message_id: str) -> None:
+    """Ask the YES/NO question for ``attempt`` in ``chat_id`` once the current transaction
+    commits; see :func:`send_question`."""
+    transaction.on_commit(lambda: send_question(attempt, chat_id, message_id), robust=True)
+
+
+def send_question(attempt: LoginAttempt, chat_id: str, message_id: str) -> bool:
+    """Send the question now and record its id on ``attempt``; if it cannot be sent, reject
+    the attempt (``confirmation_unsent``) so its page does not wait in vain. Never raises.
+
+    With the development sandbox and no Green API token, nothing is sent: the login page
+    shows the question and lets you answer it (``whatsapp_login:sandbox``).
+    """
+    try:
+        if not (app_settings.GREEN_API_TOKEN and app_settings.GREEN_API_ID_INSTANCE):
+            if app_settings.SANDBOX and settings.DEBUG:
+                attempts.record_question(attempt, "SANDBOX-Q" + secrets.token_hex(8).upper())
+                return True
+            sent = ""
+        else:
+            sent = send_and_get_id(
+                QUESTION, chat_id, chat_id, message_id, attempt=attempt, to=chat_id
+            )
+        if sent:
+            attempts.record_question(attempt, sent)
+            return True
+        attempts.question_unsent(attempt)
+    except Exception:  # the page must be told, never left waiting (and never a 500)
+        logger.exception("Confirmation question for login attempt %s failed", attempt.pk)
+        try:
+            attempts.question_unsent(attempt)
+        except Exception:
+            logger.exception("Login attempt %s could not be closed", attempt.pk)
+    return False
+
+
+def question_text(attempt: LoginAttempt) -> str:
+    """The question as it is sent (the sandbox shows it on the page)."""
+    return render(QUESTION, attempt=attempt)
 
 
 def schedule(
@@ -222,6 +295,7 @@ def render(kind: str, *, attempt: LoginAttempt | None = None, **extra: Any) -> s
             data.update(context.login_context(attempt).as_dict())
         data.update(extra)
         data["no_word"] = _("NO")
+        data["yes_word"] = _("YES")
         text = render_to_string(f"whatsapp_login/replies/{kind}.txt", data)
     return "\n\n".join(part.strip() for part in text.strip().split("\n\n") if part.strip())
 

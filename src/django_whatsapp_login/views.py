@@ -47,6 +47,8 @@ def status_message(status: str, reason: str = "", purpose: str = Purpose.LOGIN) 
         return link_rejected_message(reason)
     if status == Status.PENDING:
         return _("Waiting for your message in WhatsApp…")
+    if status == Status.AWAITING_CONFIRMATION:
+        return _("Check WhatsApp and answer YES to confirm this login.")
     if status == Status.CONFIRMED:
         return _("Confirmed. Logging you in…")
     if status == Status.EXPIRED:
@@ -74,6 +76,11 @@ def status_message(status: str, reason: str = "", purpose: str = Purpose.LOGIN) 
             "This number belongs to several accounts, so we cannot tell which one is yours."
         ),
         Reason.RATE_LIMITED: _("Too many login messages from this number. Try again later."),
+        Reason.DECLINED: _("You answered NO in WhatsApp, so nobody was logged in."),
+        Reason.CONFIRMATION_UNSENT: _(
+            "We could not send the confirmation question to your WhatsApp, so this login "
+            "was cancelled. Get a new code to try again in a moment."
+        ),
     }
     return reasons.get(reason, _("This login was refused. Get a new code to try again."))
 
@@ -327,7 +334,8 @@ def widget_context(
         {
             "flash": flash,
             "business_phone": business_phone,
-            "sandbox": app_settings.SANDBOX and settings.DEBUG,
+            "sandbox": _sandbox_active(),
+            "sandbox_question": sandbox_question(attempt),
             "poll_interval": app_settings.POLL_INTERVAL,
             "widget_id": "whatsapp-login-" + secrets.token_hex(4),
             "csp_nonce": getattr(request, "csp_nonce", ""),
@@ -380,6 +388,9 @@ def status(request: HttpRequest) -> HttpResponse:
     if public == Status.REJECTED:
         data["reason"] = attempt.reason
         data.update(_fallback_fields(request))
+    question = sandbox_question(attempt)
+    if question:
+        data["sandbox_question"] = question
     return _json(data)
 
 
@@ -445,27 +456,36 @@ def complete(request: HttpRequest) -> HttpResponse:
     return _json({"redirect": redirect_to})
 
 
-@_binding_cookie
-@require_POST
-@never_cache
-def sandbox(request: HttpRequest) -> HttpResponse:
-    """Development only: deliver a webhook-shaped message for this session's attempt."""
-    if not (app_settings.SANDBOX and settings.DEBUG):
-        return _json({"error": "sandbox_disabled"}, status=404)
-    html = _wants_html(request)
-    attempt = attempts.get_session_attempt(request)
-    if attempt is None:
-        return HttpResponseRedirect(_login_url(request), status=303) if html else _no_attempt()
-    try:
-        sender = phone_digits(request.POST.get("phone", ""))
-        business = phone_digits(app_settings.BUSINESS_PHONE)
-    except InvalidPhoneNumber:
-        message = _("Enter the phone number in international format, e.g. +996 555 000 000.")
-        if html:
-            request.session[FLASH_KEY] = message
-            return HttpResponseRedirect(_login_url(request), status=303)
-        return _json({"error": "invalid_phone", "message": message}, status=400)
-    payload = {
+SANDBOX_PHONE_KEY = "_whatsapp_login_sandbox_phone"
+
+
+def _sandbox_active() -> bool:
+    return app_settings.SANDBOX and settings.DEBUG
+
+
+def sandbox_question(attempt: LoginAttempt) -> str:
+    """The YES/NO question the sandbox shows instead of sending it ("" if none waits)."""
+    if not _sandbox_active() or attempt.public_status != Status.AWAITING_CONFIRMATION:
+        return ""
+    from .replies import question_text
+
+    return question_text(attempt)
+
+
+def _sandbox_payload(sender: str, text: str, quoted_id: str = "") -> dict[str, Any]:
+    """A Green API ``incomingMessageReceived`` body for ``text`` from ``sender`` (digits)."""
+    business = phone_digits(app_settings.BUSINESS_PHONE)
+    message_data: dict[str, Any] = {
+        "typeMessage": "textMessage",
+        "textMessageData": {"textMessage": text},
+    }
+    if quoted_id:
+        message_data = {
+            "typeMessage": "extendedTextMessage",
+            "extendedTextMessageData": {"text": text, "stanzaId": quoted_id},
+            "quotedMessage": {"stanzaId": quoted_id, "typeMessage": "textMessage"},
+        }
+    return {
         "typeWebhook": "incomingMessageReceived",
         "instanceData": {
             "idInstance": app_settings.GREEN_API_ID_INSTANCE or "0",
@@ -479,14 +499,51 @@ def sandbox(request: HttpRequest) -> HttpResponse:
             "sender": f"{sender}@c.us",
             "senderName": "Sandbox",
         },
-        "messageData": {
-            "typeMessage": "textMessage",
-            "textMessageData": {
-                "textMessage": attempts.login_message(attempts.session_code(request))
-            },
-        },
+        "messageData": message_data,
     }
+
+
+@_binding_cookie
+@require_POST
+@never_cache
+def sandbox(request: HttpRequest) -> HttpResponse:
+    """Development only: deliver a webhook-shaped message for this session's attempt.
+
+    ``phone``: the login message, as if sent from that number. ``answer`` (``yes`` or
+    ``no``): the answer to the confirmation question, from the same number.
+    """
+    if not _sandbox_active():
+        return _json({"error": "sandbox_disabled"}, status=404)
+    html = _wants_html(request)
+    attempt = attempts.get_session_attempt(request)
+    if attempt is None:
+        return HttpResponseRedirect(_login_url(request), status=303) if html else _no_attempt()
+    answer = request.POST.get("answer", "")
+    try:
+        if answer in ("yes", "no"):
+            sender = phone_digits(request.session.get(SANDBOX_PHONE_KEY, ""))
+        else:
+            sender = phone_digits(request.POST.get("phone", ""))
+        phone_digits(app_settings.BUSINESS_PHONE)
+    except InvalidPhoneNumber:
+        message = _("Enter the phone number in international format, e.g. +996 555 000 000.")
+        if html:
+            request.session[FLASH_KEY] = message
+            return HttpResponseRedirect(_login_url(request), status=303)
+        return _json({"error": "invalid_phone", "message": message}, status=400)
+    if answer in ("yes", "no"):
+        words = {value: word for word, value in attempts.answer_words().items()}
+        payload = _sandbox_payload(sender, words[answer], attempt.question_message_id)
+    else:
+        request.session[SANDBOX_PHONE_KEY] = "+" + sender
+        payload = _sandbox_payload(sender, attempts.login_message(attempts.session_code(request)))
     outcome = handle_payload(payload, request=None)
     if html:
         return HttpResponseRedirect(_login_url(request), status=303)
-    return _json({"status": outcome.action, "reason": outcome.reason})
+    data: dict[str, Any] = {"status": outcome.action, "reason": outcome.reason}
+    if outcome.attempt is not None:
+        outcome.attempt.refresh_from_db()
+        question = sandbox_question(outcome.attempt)
+        if question:
+            data["sandbox_question"] = question
+    return _json(data)

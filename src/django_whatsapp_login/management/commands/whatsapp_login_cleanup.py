@@ -87,7 +87,8 @@ class Command(BaseCommand):
         # Attempts that simply ran out of time are only expired lazily; record it, so the
         # audit trail (and the admin's status filter) shows them as expired.
         stale = LoginAttempt.objects.filter(
-            status__in=[Status.PENDING, Status.CONFIRMED], expires_at__lte=now
+            status__in=[Status.PENDING, Status.AWAITING_CONFIRMATION, Status.CONFIRMED],
+            expires_at__lte=now,
         )
         closed = (
             stale.count()

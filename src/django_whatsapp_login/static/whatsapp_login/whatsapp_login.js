@@ -30,6 +30,8 @@
     var newForm = root.querySelector("[data-wl-new-form]");
     var completeForm = root.querySelector("[data-wl-complete-form]");
     var sandboxForm = root.querySelector("[data-wl-sandbox]");
+    var sandboxQuestion = root.querySelector("[data-wl-sandbox-question]");
+    var sandboxAnswers = root.querySelectorAll("[data-wl-sandbox-answer]");
     var fallbackLink = root.querySelector("[data-wl-fallback]");
 
     var timer = null;
@@ -43,6 +45,7 @@
       if (text) { statusLine.textContent = text; }
       var closed = state === "expired" || state === "rejected";
       if (state === "linked") { closed = false; }
+      if (sandboxQuestion && state !== "awaiting_confirmation") { sandboxQuestion.hidden = true; }
       if (newForm) { newForm.hidden = !closed; }
       if (completeForm) { completeForm.hidden = true; }
     }
@@ -89,8 +92,10 @@
         finished = true;
         window.clearTimeout(timer);
         if (doneUrl) { window.location.assign(doneUrl); }
-      } else if (state === "pending") {
-        setState("pending", data.status_message);
+      } else if (state === "pending" || state === "awaiting_confirmation") {
+        // awaiting_confirmation: the user was asked in WhatsApp to answer YES or NO.
+        setState(state, data.status_message);
+        showSandboxQuestion(data.sandbox_question);
         schedule(interval);
       } else if (state === "expired" || state === "rejected") {
         setState(state, data.status_message);
@@ -103,6 +108,12 @@
       } else {
         backoff(null);
       }
+    }
+
+    function showSandboxQuestion(text) {
+      if (!sandboxQuestion || !text) { return; }
+      sandboxQuestion.querySelector("[data-wl-sandbox-text]").textContent = text;
+      sandboxQuestion.hidden = false;
     }
 
     var lastPoll = 0;
@@ -153,7 +164,8 @@
       if (!countdown) { return; }
       var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
       countdown.textContent = String(left);
-      if (left === 0 && root.getAttribute("data-state") === "pending") { pollSoon(); }
+      var waiting = root.getAttribute("data-state");
+      if (left === 0 && (waiting === "pending" || waiting === "awaiting_confirmation")) { pollSoon(); }
     }
 
     if (newForm) {
@@ -164,10 +176,20 @@
         event.preventDefault();
         request("POST", sandboxForm.action, new FormData(sandboxForm)).then(function (result) {
           if (result.status === 400 && result.data.message) { statusLine.textContent = result.data.message; }
+          showSandboxQuestion(result.data.sandbox_question);
           pollSoon();
         });
       });
     }
+    Array.prototype.forEach.call(sandboxAnswers, function (form) {
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        request("POST", form.action, new FormData(form)).then(function () {
+          if (sandboxQuestion) { sandboxQuestion.hidden = true; }
+          pollSoon();
+        });
+      });
+    });
     // Coming back from WhatsApp on a phone: check at once instead of waiting for a
     // throttled background timer.
     document.addEventListener("visibilitychange", function () {
