@@ -129,7 +129,9 @@ def test_every_figure_module_has_the_interface():
     figures = runner.discover()
     names = [f.NAME for f in figures]
     assert len(names) == len(set(names))
-    assert {"queries", "throughput", "resolver", "cpu", "load", "browser"} <= set(names)
+    assert {"queries", "confirmation", "throughput", "resolver", "cpu", "load", "browser"} <= set(
+        names
+    )
     for f in figures:
         assert isinstance(f.TITLE, str) and f.TITLE
         assert isinstance(f.ORDER, int)
