@@ -174,7 +174,7 @@ def test_two_deliveries_teaching_conflicting_pairs_at_once(make_user, repetition
     }
 
 
-def test_two_phone_fallback_tries_at_once(make_user, fake_greenapi, repetition):
+def test_two_phone_fallback_tries_at_once(make_user, fake_greenapi, no_confirmation, repetition):
     """Two tabs of one session submit the right number at the same moment: the conditional
     rejected -> confirmed update lets exactly one of them confirm; the browser logs in once."""
     user = make_user("+996700123456")
@@ -202,3 +202,29 @@ def test_two_phone_fallback_tries_at_once(make_user, fake_greenapi, repetition):
     )
     assert browser.post("/whatsapp/complete/").status_code == 200
     assert browser.session["_auth_user_id"] == str(user.pk)
+
+
+def test_two_yes_answers_at_once_confirm_once(make_user, fake_greenapi, repetition):
+    """The user answers YES twice (two messages, two webhooks at the same moment): the
+    conditional awaiting_confirmation -> confirmed update lets exactly one of them win."""
+    user = make_user("+996700123456")
+    browser = Client()
+    webhook = WebhookClient(Client())
+    answer = webhook.post(incoming(start(browser)["message"], "996700123456@c.us")).json()
+    assert answer == {"status": "awaiting_confirmation"}
+    attempt = LoginAttempt.objects.get()
+    assert attempt.question_message_id  # sent after the webhook's commit (a real one here)
+
+    def yes():
+        return WebhookClient(Client()).post(incoming("YES", "996700123456@c.us")).json()
+
+    outcomes = Counter(result["status"] for result in run_together([yes, yes]))
+    assert outcomes["confirmed"] == 1, outcomes
+    assert outcomes["confirmed"] + outcomes["ignored"] == 2, outcomes
+    attempt.refresh_from_db()
+    assert (attempt.status, attempt.reason, attempt.user_id) == (
+        Status.CONFIRMED,
+        "approved",
+        user.pk,
+    )
+    assert browser.post("/whatsapp/complete/").status_code == 200

@@ -50,6 +50,9 @@ TENANTS = {
     "nojs": ("No-JS Tenant", "+996555100004"),
     "two": ("Two Browsers Tenant", "+996555100005"),
     "link": ("Link Tenant", "+996555100006"),
+    "victim": ("Victim Tenant", "+996555100007"),
+    "careful": ("Careful Tenant", "+996555100008"),
+    "sandbox": ("Sandbox Tenant", "+996555100009"),
 }
 UNREGISTERED = "+996700999888"
 
@@ -189,6 +192,37 @@ def site(e2e_database: str) -> Iterator[Site]:
 def short_ttl_site(site: Site, e2e_database: str) -> Iterator[Site]:
     """A second server on the same database whose codes live only SHORT_TTL seconds."""
     yield from _site(e2e_database, "short-ttl", WHATSAPP_LOGIN_ATTEMPT_TTL=str(SHORT_TTL))
+
+
+@pytest.fixture(scope="package")
+def green_api(e2e_available: None) -> Iterator[Any]:
+    """The fake Green API (tests/fake_greenapi.py) on 127.0.0.1: what the site sends."""
+    from tests.fake_greenapi import FakeGreenAPI
+
+    fake = FakeGreenAPI(id_instance=INSTANCE).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture(scope="package")
+def confirming_site(site: Site, e2e_database: str, green_api: Any) -> Iterator[Site]:
+    """A server that can write to WhatsApp (the fake Green API): it asks for YES
+    (WHATSAPP_LOGIN_CONFIRM's default, "new_device") and sends login notices."""
+    yield from _site(
+        e2e_database,
+        "confirming",
+        GREEN_API_TOKEN=green_api.token,
+        GREEN_API_URL=green_api.url,
+    )
+
+
+@pytest.fixture(scope="package")
+def sandbox_site(site: Site, e2e_database: str) -> Iterator[Site]:
+    """The example project as ``python3 demo.py`` runs it: DEBUG and the sandbox on, no
+    Green API token (the sandbox shows the YES/NO question instead of sending it)."""
+    yield from _site(e2e_database, "sandbox", DEBUG="true", WHATSAPP_LOGIN_SANDBOX="true")
 
 
 @pytest.fixture(scope="package")
