@@ -71,6 +71,7 @@ def m(id: str, file: str, original: str, replacement: str, tests: str, guard: st
 WEBHOOK_TESTS = "tests/test_webhook_auth.py tests/test_webhook_payloads.py"
 FLOW_TESTS = "tests/test_webhook_payloads.py tests/test_browser.py tests/test_backend.py"
 GUARD_TESTS = "tests/test_guards.py"
+CONFIRM_TESTS = "tests/test_confirmation.py"
 
 MUTATIONS: list[Mutation] = [
     # --- webhook authentication (SR-1, SR-2, SR-23) --------------------------------------
@@ -144,7 +145,7 @@ MUTATIONS: list[Mutation] = [
     m(
         "binding-compare",
         "attempts.py",
-        'return hmac.compare_digest(hash_secret(data["binding"]), attempt.binding_hash)',
+        'return hmac.compare_digest(_binding_hash(data["binding"], cookie), attempt.binding_hash)',
         "return True",
         FLOW_TESTS,
         "status and complete need the creating session's binding secret",
@@ -160,8 +161,8 @@ MUTATIONS: list[Mutation] = [
     m(
         "one-live-attempt",
         "attempts.py",
-        "pk=previous, status__in=[Status.PENDING, Status.CONFIRMED]",
-        "pk=-1, status__in=[Status.PENDING, Status.CONFIRMED]",
+        "LoginAttempt.objects.filter(pk=previous, status__in=LIVE_STATUSES)",
+        "LoginAttempt.objects.filter(pk=-1, status__in=LIVE_STATUSES)",
         "tests/test_browser.py tests/test_flow.py",
         "a new attempt closes the session's previous one",
     ),
@@ -177,8 +178,8 @@ MUTATIONS: list[Mutation] = [
     m(
         "expiry-check",
         "attempts.py",
-        "    if attempt.is_expired(now):\n        _transition(",
-        "    if False:\n        _transition(",
+        "    if attempt.is_expired(now):\n        _expire(",
+        "    if False:\n        _expire(",
         FLOW_TESTS,
         "an expired attempt is marked expired, never confirmed",
     ),
@@ -226,7 +227,7 @@ MUTATIONS: list[Mutation] = [
     m(
         "personal-chat",
         "attempts.py",
-        "    if not _personal_chat(message):\n        return ignored",
+        "    if senders is None:\n        return ignored",
         "    if False:\n        return ignored",
         "tests/test_webhook_payloads.py",
         "group chats never log anyone in",
@@ -234,8 +235,8 @@ MUTATIONS: list[Mutation] = [
     m(
         "conflicting-sender",
         "attempts.py",
-        "        if hmac.compare_digest(attempt.sender_hash, sender_hash(phone)):\n"
-        '            return Outcome("duplicate", "already_confirmed", attempt)',
+        "    if _same_sender(attempt, senders):\n"
+        '        return Outcome("duplicate", "already_confirmed", attempt)',
         '        if True:\n            return Outcome("duplicate", "already_confirmed", attempt)',
         "tests/test_webhook_payloads.py tests/test_browser.py",
         "a second number sending a confirmed code voids the attempt",
@@ -287,10 +288,12 @@ MUTATIONS: list[Mutation] = [
         "attempts.py",
         "    with transaction.atomic():\n"
         "        if not first_delivery(message):\n"
-        '            return Outcome("duplicate")\n',
+        '            return Outcome("duplicate")\n'
+        "        attempt = LoginAttempt.objects.filter(code_hash=",
         "    if not first_delivery(message):\n"
         '        return Outcome("duplicate")\n'
-        "    with transaction.atomic():\n",
+        "    with transaction.atomic():\n"
+        "        attempt = LoginAttempt.objects.filter(code_hash=",
         "tests/test_webhook_payloads.py " + GUARD_TESTS,
         "the processed-message row commits together with the state change",
     ),
@@ -306,7 +309,7 @@ MUTATIONS: list[Mutation] = [
     m(
         "confirm-limit-key",
         "attempts.py",
-        '    limit_key = {"phone": phone or message.sender}',
+        '    limit_key = {"phone": senders.key or None}',
         '    limit_key = {"phone": message.message_id}',
         "tests/test_ratelimit.py " + GUARD_TESTS,
         "the per-phone limits count per sender, not per message",
@@ -407,7 +410,7 @@ MUTATIONS: list[Mutation] = [
     m(
         "sign-out-window",
         "replies.py",
-        "                confirmed_at__gte=now - app_settings.SIGN_OUT_WINDOW,\n",
+        "        confirmed_at__gte=now - app_settings.SIGN_OUT_WINDOW,\n",
         "",
         "tests/test_replies.py " + GUARD_TESTS,
         'a "NO" signs out only logins of the last WHATSAPP_LOGIN_SIGN_OUT_WINDOW',
@@ -415,8 +418,8 @@ MUTATIONS: list[Mutation] = [
     m(
         "sign-out-before-login",
         "replies.py",
-        "                confirmed_at__lte=datetime.fromtimestamp(message.timestamp, "
-        "tz=dt_timezone.utc)\n                + attempts.CLOCK_SKEW,\n",
+        "        confirmed_at__lte=datetime.fromtimestamp(message.timestamp, "
+        "tz=dt_timezone.utc)\n        + attempts.CLOCK_SKEW,\n",
         "",
         "tests/test_replies.py " + GUARD_TESTS,
         'a "NO" written before a login does not sign it out',
@@ -424,7 +427,7 @@ MUTATIONS: list[Mutation] = [
     m(
         "sign-out-sender",
         "replies.py",
-        "                sender_hash=attempts.sender_hash(phone),\n",
+        "        sender_hash=sender,\n",
         "",
         "tests/test_replies.py",
         'only the number that confirmed a login can sign it out with "NO"',
@@ -432,16 +435,16 @@ MUTATIONS: list[Mutation] = [
     m(
         "sign-out-ends-session",
         "attempts.py",
-        "    import_module(settings.SESSION_ENGINE).SessionStore().delete(key)\n",
-        "",
+        "        store.delete(key)\n",
+        "        pass\n",
         "tests/test_replies.py",
         'a "NO" after the login deletes that session',
     ),
     m(
         "one-reply-per-message",
         "replies.py",
-        "        if not _claim(chat_id, message_id):\n            return False",
-        "        if False:\n            return False",
+        '        if not _claim(chat_id, message_id + ":" + kind):\n            return ""',
+        '        if False:\n            return ""',
         "tests/test_replies.py " + GUARD_TESTS,
         "at most one reply per incoming message",
     ),
@@ -485,6 +488,72 @@ MUTATIONS: list[Mutation] = [
         "        if not attempts_age:\n",
         "tests/test_cleanup.py",
         "--attempts-older-than 0 is refused, not read as the default",
+    ),
+    # --- confirmation in WhatsApp (issue 10, part B) -------------------------------------
+    m(
+        "confirm-skipped",
+        "devices.py",
+        "    return not is_known(user, attempt.device_hash)",
+        "    return False",
+        CONFIRM_TESTS,
+        "a browser the user never confirmed is asked for YES",
+    ),
+    m(
+        "confirm-known-any-user",
+        "devices.py",
+        "        user_id=user.pk, device_hash=device_hash, last_used_at__gte=since",
+        "        device_hash=device_hash, last_used_at__gte=since",
+        CONFIRM_TESTS,
+        "a browser known for one user does not skip the question for another",
+    ),
+    m(
+        "confirm-device-ttl",
+        "devices.py",
+        "user_id=user.pk, device_hash=device_hash, last_used_at__gte=since",
+        "user_id=user.pk, device_hash=device_hash",
+        CONFIRM_TESTS,
+        "a known device expires after WHATSAPP_LOGIN_KNOWN_DEVICE_TTL",
+    ),
+    m(
+        "confirm-cookie-unsigned",
+        "devices.py",
+        "        device_id = signing.Signer(salt=_SALT).unsign(value)",
+        "        device_id = value.rpartition(\":\")[0] or value",
+        CONFIRM_TESTS,
+        "a device cookie is only believed with its signature",
+    ),
+    m(
+        "confirm-answer-any-chat",
+        "attempts.py",
+        "        for attempt in LoginAttempt.objects.filter(\n"
+        "            _sender_filter(senders),\n",
+        "        for attempt in LoginAttempt.objects.filter(\n",
+        CONFIRM_TESTS,
+        "only the chat that sent the code can answer its question",
+    ),
+    m(
+        "confirm-answer-before-question",
+        "attempts.py",
+        "        and (attempt.asked_at - CLOCK_SKEW).timestamp() <= written <= attempt.expires_at.timestamp()",
+        "        and written <= attempt.expires_at.timestamp()",
+        CONFIRM_TESTS,
+        "an answer written before the question is not an answer to it",
+    ),
+    m(
+        "confirm-ambiguous-yes",
+        "attempts.py",
+        "    if answer == YES and len(waiting) > 1:",
+        "    if False:",
+        CONFIRM_TESTS,
+        "an unquoted YES never picks one of several waiting logins",
+    ),
+    m(
+        "confirm-unsent-waits",
+        "replies.py",
+        "        attempts.question_unsent(attempt)\n    except Exception:",
+        "        pass\n    except Exception:",
+        CONFIRM_TESTS,
+        "a question that could not be sent rejects the attempt instead of leaving it waiting",
     ),
 ]
 
