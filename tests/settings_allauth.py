@@ -39,5 +39,7 @@ WHATSAPP_LOGIN_USER_RESOLVER = (
 )
 # The fake Green API's credentials (tests/fake_greenapi.py); the fixture sets its URL.
 WHATSAPP_LOGIN_GREEN_API_TOKEN = "fake-api-token-5f3c9a1e7b2d4c6e8a0b"
+# Until a fixture points it at the fake: a closed port on the loopback, never a real host.
+WHATSAPP_LOGIN_GREEN_API_URL = "http://127.0.0.1:9"
 # Django 6.1 warns (an error here) when mail is sent without MAILERS; older Django ignores it.
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}

@@ -497,3 +497,13 @@ def test_reloading_the_page_keeps_the_waiting_attempt(gateway, deliver, victim):
     attempt = ask(browser, deliver)
     assert browser.get("/whatsapp/").status_code == 200
     assert session_attempt_id(browser) == attempt.pk
+
+
+def test_junk_codes_sent_first_do_not_silence_the_question(gateway, deliver, victim, settings):
+    settings.WHATSAPP_LOGIN_REPLIES = True  # informational replies too, capped at 3 an hour
+    junk = "AMT LOGIN " + "A" * 16
+    for _ in range(4):
+        assert deliver(incoming(junk, sender=VICTIM))["reason"] == "unknown_code"
+    assert len(gateway.sent) == 3  # the cap is used up ...
+    ask(Client(), deliver)  # ... and the question still goes out
+    assert "Reply *YES*" in gateway.sent[-1]["message"]

@@ -534,7 +534,8 @@ MUTATIONS: list[Mutation] = [
     m(
         "confirm-answer-before-question",
         "attempts.py",
-        "        and (attempt.asked_at - CLOCK_SKEW).timestamp() <= written <= attempt.expires_at.timestamp()",
+        "        and (attempt.asked_at - CLOCK_SKEW).timestamp() <= written"
+        " <= attempt.expires_at.timestamp()",
         "        and written <= attempt.expires_at.timestamp()",
         CONFIRM_TESTS,
         "an answer written before the question is not an answer to it",

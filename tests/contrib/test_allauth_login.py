@@ -22,7 +22,8 @@ from tests.allauthapp.models import PhoneNumber
 
 from ..conftest import incoming, start
 
-pytestmark = pytest.mark.django_db
+# Logins here confirm with the message alone; the YES/NO step with allauth: the last test.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_confirmation")]
 
 PHONE = "+996555000123"
 SENDER = "996555000123@c.us"
@@ -239,3 +240,28 @@ def test_link_appears_on_the_phone_page(browser, account):
     browser.force_login(account())
     html = browser.get("/accounts/phone/change/").content.decode()
     assert '<a href="/whatsapp/link/">Link your WhatsApp to log in with it</a>' in html
+
+
+@pytest.fixture
+def confirming(settings, fake_greenapi):
+    """Undo the module's "never": the default, "new_device", with the fake Green API."""
+    settings.WHATSAPP_LOGIN_CONFIRM = "new_device"
+    return fake_greenapi
+
+
+def test_the_yes_in_whatsapp_comes_before_allauths_stages(
+    browser, webhook, totp_user, confirming, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        data = start(browser)
+        answer = webhook.post(incoming(data["message"], sender=SENDER)).json()
+    assert answer == {"status": "awaiting_confirmation"}
+    assert browser.post("/whatsapp/complete/").status_code == 409  # no YES yet: no MFA form
+    assert logged_in_user_id(browser) is None
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = webhook.post(incoming("YES", sender=SENDER)).json()
+    assert answer == {"status": "confirmed", "reason": "approved"}
+    response = browser.post("/whatsapp/complete/")
+    assert response.json() == {"redirect": MFA_URL}  # then allauth's own stage
+    assert logged_in_user_id(browser) is None
+    assert [m["chatId"] for m in confirming.sent][:1] == [SENDER]
