@@ -518,7 +518,7 @@ MUTATIONS: list[Mutation] = [
         "confirm-cookie-unsigned",
         "devices.py",
         "        device_id = signing.Signer(salt=_SALT).unsign(value)",
-        "        device_id = value.rpartition(\":\")[0] or value",
+        '        device_id = value.rpartition(":")[0] or value',
         CONFIRM_TESTS,
         "a device cookie is only believed with its signature",
     ),
