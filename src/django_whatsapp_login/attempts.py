@@ -33,7 +33,7 @@ from django.db.models import Case, Value, When
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from . import identities, ratelimit, signals
+from . import identities, live, ratelimit, signals
 from .conf import app_settings
 from .context import place_for_request
 from .greenapi import IncomingText
@@ -293,6 +293,7 @@ def create_attempt(
     }
     setattr(request, _PENDING_COOKIE_ATTR, cookie)
     logger.info("Login attempt %s created", attempt.pk)
+    transaction.on_commit(lambda: live.publish(attempt))  # the cached state (issue 11)
     transaction.on_commit(
         lambda: signals.attempt_created.send(sender=LoginAttempt, attempt=attempt, request=request)
     )
@@ -373,6 +374,7 @@ def confirm_by_lookup(attempt: LoginAttempt, user: AbstractBaseUser, phone: str)
         return False
     for name, value in changes.items():
         setattr(attempt, name, value)
+    transaction.on_commit(lambda: live.publish(attempt))  # the cached state (issue 11)
     logger.info(
         "Login attempt %s confirmed by the phone fallback (%s)", attempt.pk, mask_phone(phone)
     )
@@ -805,4 +807,5 @@ def _transition(
         return False
     for field, value in changes.items():
         setattr(attempt, field, value)
+    transaction.on_commit(lambda: live.publish(attempt))  # the cached state (issue 11)
     return True

@@ -172,6 +172,15 @@ class AppSettings:
         """How many reverse proxies in front of Django append to X-Forwarded-For."""
         return int(_get("TRUSTED_PROXY_COUNT", 0) or 0)
 
+    # --- live status: the cached public state and the push channel (state.py, live.py) ---
+
+    @property
+    def STATE_CACHE(self) -> bool | None:
+        """Serve the status poll from the default cache: ``None`` (default) when that cache
+        is shared (not LocMem or Dummy), ``True`` always, ``False`` never (read the row)."""
+        value = _get("STATE_CACHE", None)
+        return None if value is None else bool(value)
+
     # --- retention (whatsapp_login_cleanup) -----------------------------------------
 
     @property

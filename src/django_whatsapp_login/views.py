@@ -28,7 +28,7 @@ from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from . import attempts, completion, ratelimit
+from . import attempts, completion, poll, ratelimit
 from .conf import app_settings
 from .models import LoginAttempt, Purpose, Reason, Status
 from .phone import InvalidPhoneNumber, normalize_phone, phone_digits
@@ -362,7 +362,7 @@ def status(request: HttpRequest) -> HttpResponse:
     retry_after = _check_poll_limit(request)
     if retry_after:
         return _too_many(retry_after)
-    attempt = attempts.get_session_attempt(request)
+    attempt = poll.session_attempt(request)  # the cached state first (issue 11)
     if (
         attempt is not None
         and attempt.status == Status.CONSUMED
