@@ -82,3 +82,5 @@ WHATSAPP_LOGIN_TRUSTED_PROXY_COUNT = int(os.environ.get("WHATSAPP_LOGIN_TEST_PRO
 # on-commit callbacks never run: the cached state (state.py) would then be stale. The
 # tests of the cached state turn it on (tests/test_state_cache*.py).
 WHATSAPP_LOGIN_STATE_CACHE = os.environ.get("WHATSAPP_LOGIN_TEST_STATE_CACHE") == "1"
+# The push channel: off like the default, the tests of events.py start servers with it on.
+WHATSAPP_LOGIN_LIVE = ""

@@ -332,6 +332,8 @@ def widget_context(
             "widget_id": "whatsapp-login-" + secrets.token_hex(4),
             "csp_nonce": getattr(request, "csp_nonce", ""),
             "link_mode": purpose == Purpose.LINK,
+            # The push channel (events.py), when WHATSAPP_LOGIN_LIVE is on.
+            "events_url": reverse("whatsapp_login:events") if app_settings.LIVE else "",
         }
     )
     return context
