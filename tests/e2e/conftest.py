@@ -50,6 +50,9 @@ TENANTS = {
     "nojs": ("No-JS Tenant", "+996555100004"),
     "two": ("Two Browsers Tenant", "+996555100005"),
     "link": ("Link Tenant", "+996555100006"),
+    "push": ("Push Tenant", "+996555100007"),
+    "wsgi": ("WSGI Tenant", "+996555100008"),
+    "outage": ("Outage Tenant", "+996555100009"),
 }
 UNREGISTERED = "+996700999888"
 
