@@ -274,10 +274,34 @@ def test_postgres_notify_wakes_a_stream_held_by_another_process():
         assert webhook(receiver, message, PHONE)["status"] == "confirmed"
         assert stream.next_data()["status"] == "confirmed"
         stream.close()
+        # Open streams do not hold database connections (one each would exhaust
+        # max_connections with a few hundred waiting pages).
+        waiting = []
+        for _ in range(6):
+            other = Browser()
+            other.login_page(holder)
+            waiting.append(other.events(holder))
+            assert waiting[-1].next_data()["status"] == "pending"
+        assert _connections(url) <= 4, "the open streams hold database connections"
+        for item in waiting:
+            item.close()
     finally:
         if made is not None:
             made.stop()
         database.drop()
+
+
+def _connections(url: str) -> int:
+    """Client connections to the database of ``url``, other than this one."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 # --- system checks (no server) ---------------------------------------------------------

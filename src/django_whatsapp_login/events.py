@@ -32,6 +32,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
 from . import attempts, live, poll, ratelimit, state
@@ -116,6 +117,24 @@ def _refresh(request: HttpRequest, attempt_id: int) -> tuple[int, dict[str, Any]
     return status_answer(request, attempt)
 
 
+def _briefly(function: Any) -> Any:
+    """``function`` in the request's thread, giving its database connection back at once.
+
+    Django's ASGI handler gives each request its own thread until the response ends, and
+    the thread keeps its connection (``CONN_MAX_AGE``) that long: for a stream, minutes. With
+    thousands of waiting pages that would be thousands of database connections, so each
+    short synchronous step closes the connection it opened.
+    """
+
+    def run(*args: Any) -> Any:
+        try:
+            return function(*args)
+        finally:
+            connections.close_all()
+
+    return sync_to_async(run)
+
+
 def _event(data: dict[str, Any]) -> str:
     return "data: " + json.dumps(data, separators=(",", ":")) + "\n\n"
 
@@ -130,7 +149,7 @@ async def events(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
         return _plain(204)
     if live.HUB.count >= app_settings.LIVE_MAX_CONNECTIONS:
         return _plain(503, 5)
-    code, data, attempt_id, client, retry_after = await sync_to_async(_open)(request)
+    code, data, attempt_id, client, retry_after = await _briefly(_open)(request)
     if retry_after:
         return _plain(429, retry_after)
     if code != 200 or attempt_id is None:
@@ -180,7 +199,7 @@ async def _stream(
             if waiter.fallback:
                 yield "event: poll\ndata: {}\n\n"
                 return
-            code, data = await sync_to_async(_refresh)(request, attempt_id)
+            code, data = await _briefly(_refresh)(request, attempt_id)
             if code != 200:
                 yield "event: poll\ndata: {}\n\n"  # gone: the poll says what happened
                 return

@@ -9,8 +9,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,54 +17,11 @@ import pytest
 from tests.live_servers import free_port
 
 from .conftest import ARTIFACTS, TENANTS, Site, _env, _site
-from .server import EXAMPLE, GunicornServer
+from .server import UvicornServer
 from .test_login_in_browser import DESKTOP, assert_logged_in, page_message, send
 
 EVENTS = "/whatsapp/events/"
 STATUS = "/whatsapp/status/"
-
-
-class UvicornServer(GunicornServer):
-    """The example project's ``config.asgi`` under uvicorn (same helpers as gunicorn's)."""
-
-    def start(self, timeout: float = 30.0) -> None:
-        self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-            [
-                self.python,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--app-dir",
-                str(EXAMPLE),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-                "--log-level",
-                "warning",
-            ],
-            env=self.env,
-            cwd=EXAMPLE,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"uvicorn exited; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(self.url + "/login", timeout=2) as response:  # noqa: S310
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"uvicorn did not answer within {timeout} s")
 
 
 def _uvicorn_site(database_url: str, name: str, **extra: str) -> Iterator[Site]:
