@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
@@ -144,14 +144,32 @@ def _count(key: str, rule: Rule) -> int:
         return cache.incr(key)  # another process started the window first
 
 
+def redis_client() -> tuple[RedisCache, Any] | None:
+    """The default cache and a redis-py client of its (write) server, if it is Django's
+    Redis cache; None otherwise.
+
+    Django's cache makes a new ``redis.Redis`` for every operation, which costs more than
+    the round trip itself on the status poll; this one is made once per cache instance
+    (Django keeps one per thread) on the same connection pool.
+    """
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return None
+    client = getattr(backend, "_whatsapp_login_client", None)
+    if client is None:
+        client = backend._cache.get_client(write=True)
+        backend._whatsapp_login_client = client  # type: ignore[attr-defined]
+    return backend, client
+
+
 def _count_redis(windows: list[tuple[Rule, str, int]]) -> list[int] | None:
     """Count every window in one round trip if the default cache is Django's Redis
     cache; None otherwise. ``SET NX EX`` then ``INCR`` in one MULTI: the key cannot
     expire between the two, so no counter ever lives without its timeout."""
-    backend = caches["default"]
-    if not isinstance(backend, RedisCache):
+    found = redis_client()
+    if found is None:
         return None
-    client = backend._cache.get_client(write=True)
+    backend, client = found
     pipe = client.pipeline(transaction=True)
     for rule, key, _window in windows:
         # The same key and value encoding as cache.add/incr (an int is stored raw), so

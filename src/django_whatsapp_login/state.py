@@ -38,6 +38,7 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
 
+from . import ratelimit
 from .conf import app_settings
 from .models import LoginAttempt
 
@@ -122,10 +123,20 @@ def from_entry(attempt_id: int, value: Any) -> LoginAttempt | None:
     )
 
 
+def _get(key: str) -> Any:
+    found = ratelimit.redis_client()
+    if found is None:
+        return cache.get(key)
+    # The same key and serializer as cache.get(), without a new client per call.
+    backend, client = found
+    raw = client.get(backend.make_and_validate_key(key))
+    return None if raw is None else backend._cache._serializer.loads(raw)  # type: ignore[attr-defined]
+
+
 def load(attempt_id: int) -> LoginAttempt | None:
     """The cached state of an attempt (an unsaved instance), or None if there is none."""
     try:
-        value = cache.get(cache_key(attempt_id))
+        value = _get(cache_key(attempt_id))
     except Exception:
         logger.exception("Could not read the state of login attempt %s", attempt_id)
         return None
