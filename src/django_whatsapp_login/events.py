@@ -117,7 +117,7 @@ def _refresh(request: HttpRequest, attempt_id: int) -> tuple[int, dict[str, Any]
     return status_answer(request, attempt)
 
 
-def _briefly(function: Any) -> Any:
+def _briefly(function: Any, *, thread_sensitive: bool = True) -> Any:
     """``function`` in the request's thread, giving its database connection back at once.
 
     Django's ASGI handler gives each request its own thread until the response ends, and
@@ -132,7 +132,7 @@ def _briefly(function: Any) -> Any:
         finally:
             connections.close_all()
 
-    return sync_to_async(run)
+    return sync_to_async(run, thread_sensitive=thread_sensitive)
 
 
 def _event(data: dict[str, Any]) -> str:
@@ -199,7 +199,10 @@ async def _stream(
             if waiter.fallback:
                 yield "event: poll\ndata: {}\n\n"
                 return
-            code, data = await _briefly(_refresh)(request, attempt_id)
+            # In the loop's shared thread pool rather than the request's own thread: with
+            # thousands of streams, each heartbeat would otherwise wake a different thread.
+            # _refresh reads one cache key (or row) and keeps nothing between calls.
+            code, data = await _briefly(_refresh, thread_sensitive=False)(request, attempt_id)
             if code != 200:
                 yield "event: poll\ndata: {}\n\n"  # gone: the poll says what happened
                 return
