@@ -486,6 +486,32 @@ MUTATIONS: list[Mutation] = [
         "tests/test_cleanup.py",
         "--attempts-older-than 0 is refused, not read as the default",
     ),
+    # --- the cached state and the push channel (issue 11) ------------------------------
+    m(
+        "cached-binding",
+        "poll.py",
+        "return cached if attempts.session_binds(request, cached) else None",
+        "return cached",
+        "tests/test_state_cache.py",
+        "the status poll from the cache checks the browser binding",
+    ),
+    m(
+        "publish-after-transition",
+        "attempts.py",
+        "        setattr(attempt, field, value)\n"
+        "    transaction.on_commit(lambda: live.publish(attempt))",
+        "        setattr(attempt, field, value)",
+        "tests/test_state_cache.py",
+        "each committed transition updates the cached state (no stale pending)",
+    ),
+    m(
+        "cached-fill-add",
+        "state.py",
+        "cache.add(cache_key(attempt.pk), entry(attempt), timeout=_timeout(attempt))",
+        "cache.set(cache_key(attempt.pk), entry(attempt), timeout=_timeout(attempt))",
+        "tests/test_state_cache.py",
+        "a poll that read the row never overwrites a newer cached state",
+    ),
 ]
 
 
