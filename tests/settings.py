@@ -78,3 +78,9 @@ WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE = "1101000001"
 WHATSAPP_LOGIN_MESSAGE_PREFIX = "AMT LOGIN"
 # The multi-process rate-limit test runs servers behind a pretend proxy to pick its own IPs.
 WHATSAPP_LOGIN_TRUSTED_PROXY_COUNT = int(os.environ.get("WHATSAPP_LOGIN_TEST_PROXIES", "0"))
+# Many tests write attempt rows directly, or change them inside test transactions whose
+# on-commit callbacks never run: the cached state (state.py) would then be stale. The
+# tests of the cached state turn it on (tests/test_state_cache*.py).
+WHATSAPP_LOGIN_STATE_CACHE = os.environ.get("WHATSAPP_LOGIN_TEST_STATE_CACHE") == "1"
+# The push channel: off like the default, the tests of events.py start servers with it on.
+WHATSAPP_LOGIN_LIVE = ""

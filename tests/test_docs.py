@@ -218,7 +218,11 @@ def test_every_check_id_is_documented_and_every_documented_id_exists():
     package = ROOT / "src" / "django_whatsapp_login"
     source = "".join(
         path.read_text(encoding="utf-8")
-        for path in (package / "checks.py", package / "contrib" / "allauth" / "checks.py")
+        for path in (
+            package / "checks.py",
+            package / "live.py",
+            package / "contrib" / "allauth" / "checks.py",
+        )
     )
     in_code = set(re.findall(r"whatsapp_login\.[EW]\d{3}", source))
     in_docs = set(re.findall(r"whatsapp_login\.[EW]\d{3}", (DOCS / "checks.md").read_text()))

@@ -357,8 +357,8 @@ MUTATIONS: list[Mutation] = [
     m(
         "limit-counter-fallback",
         "ratelimit.py",
-        "            cache.add(key, 1, timeout=rule.period + 1)\n            count = 1",
-        "            count = 1",
+        "        if cache.add(key, 1, timeout=rule.period + 1):\n            return 1",
+        "        if True:\n            return 1",
         "tests/test_edge_cases.py tests/test_ratelimit.py",
         "an event whose window expired between add and incr still counts",
     ),
@@ -383,8 +383,8 @@ MUTATIONS: list[Mutation] = [
         "status-hides-consumed",
         "views.py",
         "    if attempt is None or attempt.status == Status.CONSUMED:\n"
-        "        return _no_attempt()",
-        "    if attempt is None:\n        return _no_attempt()",
+        '        return 404, {"error": "no_attempt"}',
+        '    if attempt is None:\n        return 404, {"error": "no_attempt"}',
         "tests/test_browser.py",
         "a consumed attempt looks like no attempt (same 404)",
     ),
@@ -555,6 +555,32 @@ MUTATIONS: list[Mutation] = [
         "        pass\n    except Exception:",
         CONFIRM_TESTS,
         "a question that could not be sent rejects the attempt instead of leaving it waiting",
+    ),
+    # --- the cached state and the push channel (issue 11) ------------------------------
+    m(
+        "cached-binding",
+        "poll.py",
+        "return cached if attempts.session_binds(request, cached) else None",
+        "return cached",
+        "tests/test_state_cache.py",
+        "the status poll from the cache checks the browser binding",
+    ),
+    m(
+        "publish-after-transition",
+        "attempts.py",
+        "        setattr(attempt, field, value)\n"
+        "    transaction.on_commit(lambda: live.publish(attempt))",
+        "        setattr(attempt, field, value)",
+        "tests/test_state_cache.py",
+        "each committed transition updates the cached state (no stale pending)",
+    ),
+    m(
+        "cached-fill-add",
+        "state.py",
+        "cache.add(cache_key(attempt.pk), entry(attempt), timeout=_timeout(attempt))",
+        "cache.set(cache_key(attempt.pk), entry(attempt), timeout=_timeout(attempt))",
+        "tests/test_state_cache.py",
+        "a poll that read the row never overwrites a newer cached state",
     ),
 ]
 

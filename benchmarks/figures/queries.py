@@ -16,12 +16,13 @@ REQUIRES = frozenset({"postgres"})
 
 CONFIRMING = "webhook, confirming login message"
 IGNORED = "webhook, ignored event (outgoingMessageStatus)"
+CACHED_PENDING = "status poll, pending, cached state"
 CONTROL = re.compile(r"^(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE SAVEPOINT)\b")
 
 
 def run(ctx: Any, quick: bool) -> list[dict[str, Any]]:
     from django.db import connection
-    from django.test import Client
+    from django.test import Client, override_settings
     from django.test.utils import CaptureQueriesContext
 
     rows = []
@@ -62,6 +63,19 @@ def run(ctx: Any, quick: bool) -> list[dict[str, Any]]:
         "confirmed",
     )
     check(count("status poll, confirmed", lambda: fresh.get("/whatsapp/status/")), 200, "confirmed")
+    # The same two polls with the attempt's state in the cache (WHATSAPP_LOGIN_STATE_CACHE,
+    # on by default with a shared cache such as Redis; this process's cache is local memory,
+    # shared by everything measured here).
+    with override_settings(WHATSAPP_LOGIN_STATE_CACHE=True):
+        cached = Client()
+        message = cached.post("/whatsapp/start/").json()["message"]
+        check(count(CACHED_PENDING, lambda: cached.get("/whatsapp/status/")), 200, "pending")
+        post_webhook(incoming(message, phone_of(3)), **auth)
+        check(
+            count("status poll, confirmed, cached state", lambda: cached.get("/whatsapp/status/")),
+            200,
+            "confirmed",
+        )
     check(
         count(
             "complete (login, session rotated)",
@@ -105,6 +119,10 @@ def _at_most(operation: str, limit: int) -> Any:
 TARGETS = [
     Target("confirming webhook <= 5 data statements", _at_most(CONFIRMING, 5)),
     Target("ignored event 0 data statements", _at_most(IGNORED, 0)),
+    Target(
+        "status poll (cached state) <= 1 data statement (the session)",
+        _at_most(CACHED_PENDING, 1),
+    ),
 ]
 
 

@@ -152,6 +152,24 @@ class Context:
         self._cleanups.append(server.stop)
         return server
 
+    def start_asgi_server(self, label: str, workers: int = 2, **env: str) -> Any:
+        """A uvicorn server of the site (``benchsite.asgi``) on the main database."""
+        from tests.e2e.server import UvicornServer
+
+        from .site import server_env
+
+        server = UvicornServer(
+            env=server_env(self.database_url, str(self.mail_dir), **env),
+            chdir=HERE,
+            asgi="benchsite.asgi:application",
+            workers=workers,
+            python=sys.executable,
+            log_path=self.logs / f"bench-uvicorn-{label}.log",
+        )
+        server.start()
+        self._cleanups.append(server.stop)
+        return server
+
     def new_database(self, prefix: str = "wl_bench_extra") -> str:
         """An empty PostgreSQL database (not migrated) on the same server."""
         from tests.e2e.server import Database

@@ -136,6 +136,21 @@ WHATSAPP_LOGIN_ATTEMPT_TTL = env.int("WHATSAPP_LOGIN_ATTEMPT_TTL", default=180)
 WHATSAPP_LOGIN_SANDBOX = env.bool("WHATSAPP_LOGIN_SANDBOX", default=False)
 # Phones live on core.Tenant, not on the user model.
 WHATSAPP_LOGIN_USER_RESOLVER = "core.resolvers.tenant_resolver"
+# Push the status to the page under ASGI (uvicorn config.asgi:application, docs/live.md):
+# "inprocess" for one worker, "redis" or "postgres" for several. Off: the page polls,
+# which is what gunicorn config.wsgi serves.
+WHATSAPP_LOGIN_LIVE = env("WHATSAPP_LOGIN_LIVE", default="")
+# The Redis of the "redis" channel; empty: the cache's (REDIS_URL below).
+WHATSAPP_LOGIN_LIVE_REDIS_URL = env("WHATSAPP_LOGIN_LIVE_REDIS_URL", default="")
+# REDIS_URL: a shared cache for the rate limits and the status poll's cached state (and the
+# "redis" push channel). Without it, the per-process memory cache.
+if env("REDIS_URL", default=""):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env("REDIS_URL"),
+        }
+    }
 
 # Logging -------------------------------------------------------------------------------
 

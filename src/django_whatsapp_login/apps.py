@@ -15,6 +15,7 @@ class WhatsAppLoginConfig(AppConfig):
 
         from . import (
             checks,  # noqa: F401  (registers the system checks)
+            live,  # noqa: F401  (registers the push channel's checks)
             replies,
         )
         from .link import close_on_logout

@@ -37,7 +37,7 @@ from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
-from . import devices, identities, ratelimit, signals
+from . import devices, identities, live, ratelimit, signals
 from .conf import app_settings
 from .context import parse_user_agent, place_for_request
 from .greenapi import IncomingText
@@ -301,6 +301,7 @@ def create_attempt(
     }
     setattr(request, _PENDING_COOKIE_ATTR, cookie)
     logger.info("Login attempt %s created", attempt.pk)
+    transaction.on_commit(lambda: live.publish(attempt))  # the cached state (issue 11)
     transaction.on_commit(
         lambda: signals.attempt_created.send(sender=LoginAttempt, attempt=attempt, request=request)
     )
@@ -395,6 +396,7 @@ def confirm_by_lookup(attempt: LoginAttempt, user: AbstractBaseUser, phone: str)
         return False
     for name, value in changes.items():
         setattr(attempt, name, value)
+    transaction.on_commit(lambda: live.publish(attempt))  # the cached state (issue 11)
     if ask:
         logger.info(
             "Login attempt %s awaits YES after the phone fallback (%s)",
@@ -1013,4 +1015,5 @@ def _transition(
         return False
     for field, value in changes.items():
         setattr(attempt, field, value)
+    transaction.on_commit(lambda: live.publish(attempt))  # the cached state (issue 11)
     return True

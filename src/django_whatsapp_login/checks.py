@@ -2,7 +2,7 @@
 
 Ids: whatsapp_login.E001 ... E016, E020 and E040 (errors), W001 ... W004, W010 ... W014
 and W040 (warnings); E041 ... E047 and W041 are the django-allauth integration's
-(contrib/allauth/checks.py).
+(contrib/allauth/checks.py); E030 ... E032 are the push channel's (live.py).
 """
 
 from __future__ import annotations

@@ -174,6 +174,57 @@ class AppSettings:
         """How many reverse proxies in front of Django append to X-Forwarded-For."""
         return int(_get("TRUSTED_PROXY_COUNT", 0) or 0)
 
+    # --- live status: the cached public state and the push channel (state.py, live.py) ---
+
+    @property
+    def STATE_CACHE(self) -> bool | None:
+        """Serve the status poll from the default cache: ``None`` (default) when that cache
+        is shared (not LocMem or Dummy), ``True`` always, ``False`` never (read the row)."""
+        value = _get("STATE_CACHE", None)
+        return None if value is None else bool(value)
+
+    @property
+    def LIVE(self) -> str:
+        """The push channel's notifier: ``""`` (off, the default: the page polls),
+        ``"inprocess"`` (one worker process), ``"redis"`` or ``"postgres"`` (see live.py)."""
+        return str(_get("LIVE", "") or "").strip().lower()
+
+    @property
+    def LIVE_REDIS_URL(self) -> str:
+        """Redis for ``LIVE = "redis"``; empty means the default cache's first server."""
+        return str(_get("LIVE_REDIS_URL", "") or "")
+
+    @property
+    def LIVE_CHANNEL(self) -> str:
+        """The Redis pub/sub channel or PostgreSQL ``LISTEN`` channel name."""
+        return str(_get("LIVE_CHANNEL", "") or "whatsapp_login")
+
+    @property
+    def LIVE_MAX_CONNECTIONS(self) -> int:
+        """Open event streams one worker process holds at most; more get 503."""
+        return int(_get("LIVE_MAX_CONNECTIONS", 5000))
+
+    @property
+    def LIVE_MAX_PER_SESSION(self) -> int:
+        """Open event streams of one session in one worker process (tabs); more get 429."""
+        return int(_get("LIVE_MAX_PER_SESSION", 3))
+
+    @property
+    def LIVE_TIMEOUT(self) -> timedelta:
+        """How long one event stream stays open before the page opens a new one."""
+        return _duration("LIVE_TIMEOUT", _get("LIVE_TIMEOUT", 120))
+
+    @property
+    def LIVE_HEARTBEAT(self) -> timedelta:
+        """Time between two keep-alive comments of an idle stream; each one also re-reads
+        the attempt's state, so a lost notification costs at most this long."""
+        return _duration("LIVE_HEARTBEAT", _get("LIVE_HEARTBEAT", 15))
+
+    @property
+    def RATE_LIMIT_EVENTS(self) -> str:
+        """Event streams opened, per session and per client IP (reconnect loops)."""
+        return str(_get("RATE_LIMIT_EVENTS", "12/m/session,600/m/ip") or "")
+
     # --- retention (whatsapp_login_cleanup) -----------------------------------------
 
     @property

@@ -9,8 +9,9 @@ empty string disables the limit.
 
 Counters live in the default cache, so limits hold across processes only with a shared
 cache (Redis, Memcached, the database cache); ``check --deploy`` warns about per-process
-caches. Counting uses fixed windows: ``cache.add`` then ``cache.incr``, both atomic on
-every shared backend Django ships.
+caches. Counting uses fixed windows: ``cache.incr`` (``cache.add`` when a window starts),
+both atomic on every shared backend Django ships; with Django's Redis cache all the rules
+of one event are counted in one round trip.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -114,27 +116,82 @@ def hit(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
     ``keys`` maps a key kind to this request's value (``{"ip": "203.0.113.5"}``); rules
     whose key has no value are skipped. Returns ``None`` when the event is allowed, or the
     number of seconds until the first exceeded window ends (for ``Retry-After``).
+
+    One cache round trip for all the rules with Django's Redis cache (one pipelined
+    transaction); with other caches one ``incr`` a rule, plus an ``add`` when a window
+    starts.
     """
     now = time.time()
+    windows = list(_windows(action, spec, keys, now))
+    if not windows:
+        return None
+    counts = _count_redis(windows)
+    if counts is None:
+        counts = [_count(key, rule) for rule, key, _window in windows]
     retry_after: int | None = None
-    for rule, key, window in _windows(action, spec, keys, now):
-        cache.add(key, 0, timeout=rule.period + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=rule.period + 1)
-            count = 1
+    for (rule, _key, window), count in zip(windows, counts, strict=True):
         if count > rule.amount:
             retry_after = max(retry_after or 0, _wait(rule, window, now))
     return retry_after
 
 
+def _count(key: str, rule: Rule) -> int:
+    try:
+        return cache.incr(key)
+    except ValueError:  # the first event of this window (or the key just expired)
+        if cache.add(key, 1, timeout=rule.period + 1):
+            return 1
+        return cache.incr(key)  # another process started the window first
+
+
+def redis_client() -> tuple[RedisCache, Any] | None:
+    """The default cache and a redis-py client of its (write) server, if it is Django's
+    Redis cache; None otherwise.
+
+    Django's cache makes a new ``redis.Redis`` for every operation, which costs more than
+    the round trip itself on the status poll; this one is made once per cache instance
+    (Django keeps one per thread) on the same connection pool.
+    """
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return None
+    client = getattr(backend, "_whatsapp_login_client", None)
+    if client is None:
+        client = backend._cache.get_client(write=True)
+        backend._whatsapp_login_client = client  # type: ignore[attr-defined]
+    return backend, client
+
+
+def _count_redis(windows: list[tuple[Rule, str, int]]) -> list[int] | None:
+    """Count every window in one round trip if the default cache is Django's Redis
+    cache; None otherwise. ``SET NX EX`` then ``INCR`` in one MULTI: the key cannot
+    expire between the two, so no counter ever lives without its timeout."""
+    found = redis_client()
+    if found is None:
+        return None
+    backend, client = found
+    pipe = client.pipeline(transaction=True)
+    for rule, key, _window in windows:
+        # The same key and value encoding as cache.add/incr (an int is stored raw), so
+        # peek() and cache.get() read these counters.
+        full_key = backend.make_and_validate_key(key)
+        pipe.set(full_key, 0, ex=rule.period + 1, nx=True)
+        pipe.incr(full_key)
+    results = pipe.execute()
+    return [int(count) for count in results[1::2]]
+
+
 def peek(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
-    """Like :func:`hit` without counting: is the limit already exhausted?"""
+    """Like :func:`hit` without counting: is the limit already exhausted? (One
+    ``get_many``.)"""
     now = time.time()
+    windows = list(_windows(action, spec, keys, now))
+    if not windows:
+        return None
+    counts = cache.get_many([key for _rule, key, _window in windows])
     retry_after: int | None = None
-    for rule, key, window in _windows(action, spec, keys, now):
-        if cache.get(key, 0) >= rule.amount:
+    for rule, key, window in windows:
+        if counts.get(key, 0) >= rule.amount:
             retry_after = max(retry_after or 0, _wait(rule, window, now))
     return retry_after
 

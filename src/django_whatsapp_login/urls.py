@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import fallback, link, views, webhooks
+from . import events, fallback, link, views, webhooks
 
 app_name = "whatsapp_login"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.login_page, name="login"),
     path("start/", views.start, name="start"),
     path("status/", views.status, name="status"),
+    path("events/", events.events, name="events"),
     path("complete/", views.complete, name="complete"),
     path("lid-fallback/", fallback.lid_fallback, name="lid_fallback"),
     path("link/", link.link_page, name="link"),

@@ -28,7 +28,7 @@ from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from . import attempts, completion, ratelimit
+from . import attempts, completion, poll, ratelimit
 from .conf import app_settings
 from .models import LoginAttempt, Purpose, Reason, Status
 from .phone import InvalidPhoneNumber, normalize_phone, phone_digits
@@ -340,6 +340,8 @@ def widget_context(
             "widget_id": "whatsapp-login-" + secrets.token_hex(4),
             "csp_nonce": getattr(request, "csp_nonce", ""),
             "link_mode": purpose == Purpose.LINK,
+            # The push channel (events.py), when WHATSAPP_LOGIN_LIVE is on.
+            "events_url": reverse("whatsapp_login:events") if app_settings.LIVE else "",
         }
     )
     return context
@@ -370,15 +372,22 @@ def status(request: HttpRequest) -> HttpResponse:
     retry_after = _check_poll_limit(request)
     if retry_after:
         return _too_many(retry_after)
-    attempt = attempts.get_session_attempt(request)
+    attempt = poll.session_attempt(request)  # the cached state first (issue 11)
+    code, data = status_answer(request, attempt)
+    return _json(data, status=code)
+
+
+def status_answer(request: HttpRequest, attempt: LoginAttempt | None) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and JSON of the ``status`` endpoint for ``attempt``; the push channel
+    (``events.py``) sends the same."""
     if (
         attempt is not None
         and attempt.status == Status.CONSUMED
         and attempt.reason == Reason.LINKED
     ):
-        return _linked_status()
+        return 200, {"status": "linked", "status_message": linked_message()}
     if attempt is None or attempt.status == Status.CONSUMED:
-        return _no_attempt()
+        return 404, {"error": "no_attempt"}
     public = attempt.public_status
     data: dict[str, Any] = {
         "status": public,
@@ -391,7 +400,7 @@ def status(request: HttpRequest) -> HttpResponse:
     question = sandbox_question(attempt)
     if question:
         data["sandbox_question"] = question
-    return _json(data)
+    return 200, data
 
 
 def _fallback_fields(request: HttpRequest) -> dict[str, Any]:
@@ -405,11 +414,6 @@ def _fallback_fields(request: HttpRequest) -> dict[str, Any]:
 
 def linked_message() -> str:
     return _("WhatsApp is now linked to your account.")
-
-
-def _linked_status() -> HttpResponse:
-    """A link attempt (``whatsapp_login:link``) whose code arrived: the page is done."""
-    return _json({"status": "linked", "status_message": linked_message()})
 
 
 @_binding_cookie
@@ -469,7 +473,9 @@ def sandbox_question(attempt: LoginAttempt) -> str:
         return ""
     from .replies import question_text
 
-    return question_text(attempt)
+    # A cached state (poll.py) carries no login context: the row has it.
+    row = LoginAttempt.objects.filter(pk=attempt.pk).first()
+    return question_text(row) if row is not None else ""
 
 
 def _sandbox_payload(sender: str, text: str, quoted_id: str = "") -> dict[str, Any]:

@@ -50,9 +50,12 @@ TENANTS = {
     "nojs": ("No-JS Tenant", "+996555100004"),
     "two": ("Two Browsers Tenant", "+996555100005"),
     "link": ("Link Tenant", "+996555100006"),
-    "victim": ("Victim Tenant", "+996555100007"),
-    "careful": ("Careful Tenant", "+996555100008"),
-    "sandbox": ("Sandbox Tenant", "+996555100009"),
+    "push": ("Push Tenant", "+996555100007"),
+    "wsgi": ("WSGI Tenant", "+996555100008"),
+    "outage": ("Outage Tenant", "+996555100009"),
+    "victim": ("Victim Tenant", "+996555100010"),
+    "careful": ("Careful Tenant", "+996555100011"),
+    "sandbox": ("Sandbox Tenant", "+996555100012"),
 }
 UNREGISTERED = "+996700999888"
 

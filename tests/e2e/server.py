@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,3 +197,53 @@ class GunicornServer:
         if self._log not in (None, subprocess.DEVNULL):
             self._log.close()  # type: ignore[union-attr]
             self._log = None
+
+
+class UvicornServer(GunicornServer):
+    """``python -m uvicorn`` serving an ASGI app on 127.0.0.1 (the same helpers as
+    :class:`GunicornServer`; ``wsgi`` names the ASGI application here)."""
+
+    def __init__(self, *, asgi: str = "config.asgi:application", **kwargs: Any) -> None:
+        super().__init__(wsgi=asgi, **kwargs)
+
+    def start(self, timeout: float = 30.0) -> None:
+        self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+            [
+                self.python,
+                "-m",
+                "uvicorn",
+                self.wsgi,
+                "--app-dir",
+                str(self.chdir),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                "--log-level",
+                "warning",
+                *self.extra_args,
+            ],
+            env=self.env,
+            cwd=self.chdir,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"uvicorn exited with {self.process.returncode}; see {self.log_path}"
+                )
+            try:
+                with urllib.request.urlopen(self.url + "/login", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"uvicorn did not answer within {timeout} s; see {self.log_path}")

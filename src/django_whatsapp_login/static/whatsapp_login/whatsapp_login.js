@@ -3,7 +3,9 @@
  * Markup contract: an element with [data-whatsapp-login] and data-start-url,
  * data-status-url, data-complete-url, data-poll-interval (ms), holding a CSRF token
  * input. Without this script the widget still works through its plain forms. The link
- * page adds data-done-url: where to go once the status says "linked".
+ * page adds data-done-url: where to go once the status says "linked". With
+ * data-events-url (WHATSAPP_LOGIN_LIVE on) the page listens to server-sent events instead
+ * of polling, and polls again by itself as soon as that channel fails or is refused.
  */
 (function () {
   "use strict";
@@ -20,6 +22,7 @@
     var startUrl = root.getAttribute("data-start-url");
     var completeUrl = root.getAttribute("data-complete-url");
     var doneUrl = root.getAttribute("data-done-url");
+    var eventsUrl = root.getAttribute("data-events-url");
     var tokenInput = root.querySelector("input[name=csrfmiddlewaretoken]");
     var csrfToken = tokenInput ? tokenInput.value : "";
     var qr = root.querySelector("[data-wl-qr]");
@@ -38,6 +41,8 @@
     var busy = false;
     var finished = false;
     var failures = 0;
+    var source = null;      // the open EventSource while the push channel works
+    var pushFailed = false; // once it failed (WSGI, a buffering proxy, 429/503), poll
     var deadline = Date.now() + (parseInt(root.getAttribute("data-expires-in"), 10) || 0) * 1000;
 
     function setState(state, text) {
@@ -67,6 +72,36 @@
       });
     }
 
+    function closeSource() {
+      if (source) { source.close(); source = null; }
+    }
+
+    // Any error of the channel (a refused answer such as 204 or 503, a dropped
+    // connection) sends this page back to polling for good: polling always works.
+    function fallBack() {
+      closeSource();
+      pushFailed = true;
+      pollSoon();
+    }
+
+    function listen() {
+      if (!eventsUrl || pushFailed || finished || source || !window.EventSource) { return false; }
+      var opened = new window.EventSource(eventsUrl);
+      source = opened;
+      opened.onmessage = function (event) {
+        var data = null;
+        try { data = JSON.parse(event.data); } catch (error) { return; }
+        handle(data);
+      };
+      // The stream's lifetime is over: open the next one at once.
+      opened.addEventListener("reconnect", function () {
+        if (source === opened) { closeSource(); listen(); }
+      });
+      opened.addEventListener("poll", function () { if (source === opened) { fallBack(); } });
+      opened.onerror = function () { if (source === opened) { fallBack(); } };
+      return true;
+    }
+
     function backoff(result) {
       failures += 1;
       var wait = result && result.retryAfter ? parseInt(result.retryAfter, 10) * 1000 : 0;
@@ -89,6 +124,7 @@
       } else if (state === "linked") {
         // A link attempt's code arrived: show it, then reload the page's list of ids.
         setState("linked", data.status_message);
+        closeSource();
         finished = true;
         window.clearTimeout(timer);
         if (doneUrl) { window.location.assign(doneUrl); }
@@ -96,9 +132,11 @@
         // awaiting_confirmation: the user was asked in WhatsApp to answer YES or NO.
         setState(state, data.status_message);
         showSandboxQuestion(data.sandbox_question);
-        schedule(interval);
+        // Listening: the server says when it changes. Otherwise ask again later.
+        if (!source && !listen()) { schedule(interval); }
       } else if (state === "expired" || state === "rejected") {
         setState(state, data.status_message);
+        closeSource();
         window.clearTimeout(timer);
         if (data.fallback_url && fallbackLink) {
           // Sent from a LID nobody is linked to: offer the "enter your phone number" page.
@@ -141,6 +179,7 @@
 
     function restart() {
       window.clearTimeout(timer);
+      closeSource(); // it belonged to the old attempt
       request("POST", startUrl).then(function (result) {
         if (result.status === 200) { render(result.data); handle(result.data); }
         else { backoff(result); }
@@ -202,7 +241,8 @@
     window.setInterval(tick, 1000);
     var initial = root.getAttribute("data-state");
     if (initial === "expired" || initial === "rejected") { return; }
-    poll();
+    // The stream sends the current state at once: no first poll is needed.
+    if (!listen()) { poll(); }
   }
 
   function start() {
