@@ -383,11 +383,13 @@ class CloudAPIClient:
         attempt = 0
         while True:
             retry_after: float | None = None
+            cause: Exception | None = None
             try:
                 response = self.session.request(
                     method, url, params=params, json=json, headers=headers, timeout=self.timeout
                 )
             except requests.ConnectionError as err:
+                cause = err
                 error: CloudAPIError = CloudAPIUnavailable(
                     call, f"cannot connect to {self.api_url} ({type(err).__name__})"
                 )
@@ -395,6 +397,7 @@ class CloudAPIClient:
                 if send and not isinstance(err, requests.ConnectTimeout):
                     raise error from err
             except requests.Timeout as err:
+                cause = err
                 error = CloudAPIUnavailable(call, f"no answer within {self.timeout:g} s")
                 if send:
                     raise error from err
@@ -410,7 +413,7 @@ class CloudAPIClient:
                     raise error
             wait = retry_after if retry_after is not None else self.backoff * (2**attempt)
             if attempt >= self.max_retries or waited + wait > self.max_wait:
-                raise error
+                raise error from cause
             logger.warning("%s; retrying in %.1f s", error, wait)
             _sleep(wait)
             waited += wait

@@ -220,6 +220,8 @@ def _typed_text(value: Any, reason: str = "bad_text") -> str:
 def _content(message: dict[str, Any]) -> tuple[str, str]:
     """``(text, button_id)``, branching on ``type`` (never on which field exists)."""
     kind = message.get("type")
+    if not isinstance(kind, str):  # a list or dict here must not reach the set lookup below
+        raise Ignored("unknown_type")
     if kind == "text":
         return _typed_text(_dict(message.get("text"), "bad_text").get("body")), ""
     if kind == "interactive":
