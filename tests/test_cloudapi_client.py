@@ -420,3 +420,49 @@ def test_checks_refuse_a_plain_http_url(cloudapi_settings):
     cloudapi_settings.WHATSAPP_LOGIN_CLOUD_API_URL = "http://graph.example.com"
     results = CloudAPIGateway(client_factory=lambda: pytest.fail("no client")).checks()
     assert statuses(results)["cloudapi_settings"] == FAIL
+
+
+# --- settings and the interface's defaults -------------------------------------------------
+
+
+def test_settings_are_read_on_access(settings):
+    from django_whatsapp_login.conf import app_settings
+
+    settings.WHATSAPP_LOGIN_CLOUD_API_API_VERSION = "25.0"
+    settings.WHATSAPP_LOGIN_CLOUD_API_PHONE_NUMBER_ID = 100000000000001
+    settings.WHATSAPP_LOGIN_CLOUD_API_APP_SECRET = ["new", "", "old"]
+    settings.WHATSAPP_LOGIN_CLOUD_API_URL = "https://graph.example.com/"
+    assert app_settings.CLOUD_API_API_VERSION == "v25.0"
+    assert app_settings.CLOUD_API_PHONE_NUMBER_ID == "100000000000001"
+    assert app_settings.CLOUD_API_APP_SECRETS == ["new", "old"]
+    assert app_settings.CLOUD_API_URL == "https://graph.example.com"
+    del settings.WHATSAPP_LOGIN_CLOUD_API_API_VERSION
+    assert app_settings.CLOUD_API_API_VERSION == "v26.0"
+    settings.WHATSAPP_LOGIN_CLOUD_API_VERIFY_TOKEN = 42
+    with pytest.raises(WhatsAppLoginImproperlyConfigured, match="CLOUD_API_VERIFY_TOKEN"):
+        assert app_settings.CLOUD_API_VERIFY_TOKENS
+
+
+def test_a_gateway_without_buttons_asks_in_text():
+    from django_whatsapp_login.gateways import Gateway
+
+    class TextOnly(Gateway):
+        name = "textonly"
+        sent: list[tuple[str, str, str]] = []
+
+        def authenticate(self, request):
+            return False
+
+        def parse(self, body):
+            return []
+
+        def send_text(self, to, text, *, reply_to=""):
+            self.sent.append((to, text, reply_to))
+            return "id-1"
+
+        def checks(self):
+            return []
+
+    gateway = TextOnly()
+    assert gateway.send_question("c1", "Is it you?", [("y", "YES"), ("n", "NO")], reply_to="m")
+    assert gateway.sent == [("c1", "Is it you?\n\nYES / NO", "m")]
