@@ -157,3 +157,32 @@ def no_confirmation(settings):
     confirmed (notices, NO, polling), where the YES/NO question (tests/test_confirmation.py)
     is not under test."""
     settings.WHATSAPP_LOGIN_CONFIRM = "never"
+
+
+@pytest.fixture
+def cloudapi_settings(settings):
+    """The Cloud API settings that tests/fake_cloudapi.py expects (no server started)."""
+    from . import fake_cloudapi as fake
+
+    settings.WHATSAPP_LOGIN_CLOUD_API_PHONE_NUMBER_ID = fake.PHONE_NUMBER_ID
+    settings.WHATSAPP_LOGIN_CLOUD_API_ACCESS_TOKEN = fake.ACCESS_TOKEN
+    settings.WHATSAPP_LOGIN_CLOUD_API_APP_SECRET = fake.APP_SECRET
+    settings.WHATSAPP_LOGIN_CLOUD_API_VERIFY_TOKEN = fake.VERIFY_TOKEN
+    settings.WHATSAPP_LOGIN_CLOUD_API_APP_ID = fake.APP_ID
+    return settings
+
+
+@pytest.fixture
+def fake_cloudapi(cloudapi_settings, monkeypatch):
+    """A fake Graph API on 127.0.0.1 (real HTTP) with the settings pointing at it; the
+    client's backoff does not sleep but is recorded in ``fake.sleeps``."""
+    from django_whatsapp_login.gateways.cloudapi import client
+
+    from .fake_cloudapi import FakeCloudAPI
+
+    fake = FakeCloudAPI().start()
+    cloudapi_settings.WHATSAPP_LOGIN_CLOUD_API_URL = fake.url
+    fake.sleeps = []
+    monkeypatch.setattr(client, "_sleep", fake.sleeps.append)
+    yield fake
+    fake.stop()

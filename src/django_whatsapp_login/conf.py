@@ -323,5 +323,63 @@ class AppSettings:
         """The site's name in replies; empty means the Sites framework's name or the host."""
         return str(_get("SITE_NAME", "") or "")
 
+    # --- Meta WhatsApp Cloud API gateway (issue 12) -------------------------------------
+    # Read by gateways/cloudapi/ only. Secrets that rotate accept a list, current first.
+
+    @staticmethod
+    def _string_list(name: str, value: Any) -> list[str]:
+        """A setting that is a string or a list of strings, as a list without empty items."""
+        if value is None or value == "":
+            return []
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, (list, tuple)):
+            return [item for item in value if isinstance(item, str) and item]
+        raise WhatsAppLoginImproperlyConfigured(
+            f"WHATSAPP_LOGIN_{name} must be a string or a list of strings."
+        )
+
+    @property
+    def CLOUD_API_ACCESS_TOKEN(self) -> str:
+        """The access token for the Graph API (a system user's permanent token)."""
+        return str(_get("CLOUD_API_ACCESS_TOKEN", "") or "").strip()
+
+    @property
+    def CLOUD_API_PHONE_NUMBER_ID(self) -> str:
+        """The id of the business phone number (not the number itself)."""
+        value = _get("CLOUD_API_PHONE_NUMBER_ID", None)
+        return "" if value is None else str(value).strip()
+
+    @property
+    def CLOUD_API_APP_SECRETS(self) -> list[str]:
+        """``WHATSAPP_LOGIN_CLOUD_API_APP_SECRET``: the app secret(s) that sign deliveries."""
+        return self._string_list("CLOUD_API_APP_SECRET", _get("CLOUD_API_APP_SECRET", None))
+
+    @property
+    def CLOUD_API_VERIFY_TOKENS(self) -> list[str]:
+        """``WHATSAPP_LOGIN_CLOUD_API_VERIFY_TOKEN``: the token(s) of the GET handshake."""
+        return self._string_list("CLOUD_API_VERIFY_TOKEN", _get("CLOUD_API_VERIFY_TOKEN", None))
+
+    @property
+    def CLOUD_API_APP_ID(self) -> str:
+        """The Meta app's id (for the doctor's look at the app's webhook subscription)."""
+        value = _get("CLOUD_API_APP_ID", None)
+        return "" if value is None else str(value).strip()
+
+    @property
+    def CLOUD_API_API_VERSION(self) -> str:
+        """The Graph API version in every URL, ``"v26.0"`` (``"26.0"`` is read the same)."""
+        value = str(_get("CLOUD_API_API_VERSION", "") or "v26.0").strip()
+        return value if value.startswith("v") else "v" + value
+
+    @property
+    def CLOUD_API_URL(self) -> str:
+        return str(_get("CLOUD_API_URL", "") or "https://graph.facebook.com").rstrip("/")
+
+    @property
+    def CLOUD_API_TIMEOUT(self) -> float:
+        """Seconds to wait for one Graph API HTTP request."""
+        return float(_get("CLOUD_API_TIMEOUT", 10))
+
 
 app_settings = AppSettings()

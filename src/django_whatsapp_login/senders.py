@@ -17,11 +17,17 @@ from typing import NamedTuple
 
 from .phone import mask_phone
 
-__all__ = ["LID", "PHONE", "SenderIds", "WhatsAppId"]
+__all__ = ["BSUID", "LID", "PHONE", "USERNAME", "SenderIds", "WhatsAppId"]
 
 #: The kinds of ids (the values of ``models.IdentityKind``).
 PHONE = "phone"
 LID = "lid"
+#: Meta's business-scoped user id (Cloud API ``user_id``, ``"US.13491208655302741918"``):
+#: stable for one business portfolio, regenerated when the user changes their phone number.
+BSUID = "bsuid"
+#: A WhatsApp username, canonical form ``"@maria.lopez"`` (lower case). Users may change it,
+#: so it names who wrote but is a weak anchor for an account.
+USERNAME = "username"
 
 
 class WhatsAppId(NamedTuple):
@@ -36,6 +42,11 @@ class WhatsAppId(NamedTuple):
         """The id as logs and the admin may show it: never a full phone number or LID."""
         if self.kind == PHONE:
             return mask_phone(self.value)
+        if self.kind == BSUID:
+            country, _, rest = self.value.rpartition(".")
+            return f"{country}.•••{rest[-4:]}" if len(rest) > 8 else f"{country}.•••"
+        if self.kind == USERNAME:
+            return f"{self.value[:2]}•••"
         digits = self.value.partition("@")[0]
         return f"•••{digits[-4:]}@{self.kind}" if self.kind == LID else f"•••({self.kind})"
 
@@ -68,6 +79,14 @@ class SenderIds:
         return self.of_kind(LID)
 
     @property
+    def bsuids(self) -> list[str]:
+        return self.of_kind(BSUID)
+
+    @property
+    def usernames(self) -> list[str]:
+        return self.of_kind(USERNAME)
+
+    @property
     def phone(self) -> str | None:
         """The sender's phone (E.164) when the delivery carries exactly one."""
         phones = self.phones
@@ -80,6 +99,12 @@ class SenderIds:
         return lids[0] if len(lids) == 1 else None
 
     @property
+    def bsuid(self) -> str | None:
+        """The sender's business-scoped user id when the delivery carries exactly one."""
+        bsuids = self.bsuids
+        return bsuids[0] if len(bsuids) == 1 else None
+
+    @property
     def contradictory(self) -> bool:
         """Two different ids of one kind: one person cannot be both, so nobody is trusted."""
         return any(len(self.of_kind(kind)) > 1 for kind in {ident.kind for ident in self.ids})
@@ -87,17 +112,19 @@ class SenderIds:
     @property
     def key(self) -> str:
         """A stable id for rate limits and for recognising the same sender again: the phone
-        when there is one, else the LID (else the first id)."""
+        when there is one, else the LID, else the business-scoped user id (else the first id)."""
         if self.phone:
             return self.phone
         if self.lid:
             return self.lid
+        if self.bsuid:
+            return self.bsuid
         return self.ids[0].value if self.ids else ""
 
     @property
     def masked(self) -> str:
-        """For log lines: the masked phone, else the masked LID."""
-        for kind in (PHONE, LID):
+        """For log lines: the masked phone, else the masked LID, BSUID or username."""
+        for kind in (PHONE, LID, BSUID, USERNAME):
             for ident in self.ids:
                 if ident.kind == kind:
                     return ident.masked
