@@ -185,6 +185,18 @@ def test_confirmed_expired_attempt_is_refused(browser, confirmed):
     assert attempt.status == Status.CONFIRMED
 
 
+def test_an_expired_attempt_is_refused_before_any_query(
+    browser, confirmed, django_assert_num_queries
+):
+    """The backend's own expiry check: nothing is read or written for an expired code."""
+    _, attempt = confirmed
+    attempt.expires_at = timezone.now() - timedelta(seconds=1)
+    request = request_for(browser)
+    assert request.session.get(SESSION_KEY)  # the session is loaded before counting
+    with django_assert_num_queries(0):
+        assert WhatsAppLoginBackend().authenticate(request, whatsapp_login_attempt=attempt) is None
+
+
 def test_expired_in_the_database_but_not_in_memory(browser, confirmed):
     """The consuming UPDATE itself requires expires_at > now."""
     _, attempt = confirmed

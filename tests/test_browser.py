@@ -388,6 +388,10 @@ def test_status_with_stolen_id_and_code_but_no_binding_is_404(browser, webhook, 
         "code": data["code"],
     }
     session.save()
+    # ... and a binding cookie of its own making: both halves are checked against the hash.
+    from django_whatsapp_login.attempts import INSECURE_BINDING_COOKIE
+
+    other.cookies[INSECURE_BINDING_COOKIE] = "guessed-" + "y" * 40
     response = other.get(STATUS)
     assert response.status_code == 404
     assert response.content == lonely.content
