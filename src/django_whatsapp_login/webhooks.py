@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from . import attempts, ratelimit
+from . import attempts, ratelimit, replies
 from .conf import app_settings
 from .gateways import Ignored, Message, get_gateway
 from .gateways.greenapi.gateway import check_instance, read, token_is_valid
@@ -51,8 +51,6 @@ def handle(message: Message, request: HttpRequest | None = None) -> attempts.Out
     outcome = attempts.handle_message(message, request=request)
     # WhatsApp replies (opt-in, WHATSAPP_LOGIN_REPLIES): sent after commit, and a "NO"
     # signs the sender's last login out. A no-op when replies are off. See replies.py.
-    from . import replies
-
     return replies.handle(message, outcome)
 
 
