@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .gateways.base import Ignored, bounded_str, loads_json
+from .gateways.base import Ignored, bounded_str, loads_json, require_dict
 from .phone import chat_id_to_lid, chat_id_to_phone
 from .senders import LID, PHONE, SenderIds, WhatsAppId
 
@@ -71,10 +71,7 @@ class IncomingText:
 loads = loads_json
 
 
-def _dict(value: Any, reason: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise Ignored(reason)
-    return value
+_dict = require_dict
 
 
 def _str(value: Any, reason: str, *, max_length: int = MAX_ID_CHARS) -> str:

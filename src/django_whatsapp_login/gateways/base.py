@@ -3,11 +3,12 @@
 A gateway is the only code that knows one provider's wire format: how its webhook is
 authenticated, what its JSON means, how to send a message through it and what to check in
 its configuration. The core (attempts, identities, replies, the webhook view) sees only
-:class:`IncomingMessage` and :class:`Gateway`, whichever provider is configured.
+:class:`Message` (which :class:`IncomingMessage` and Green API's ``IncomingText`` both
+satisfy) and :class:`Gateway`, whichever provider is configured.
 
-The helpers at the bottom (:func:`loads_json`, :func:`bounded_str`, :func:`text_fallback`)
-are the parts of parsing and sending that do not depend on a provider, so that no gateway
-keeps its own copy of them.
+The helpers at the bottom (:func:`loads_json`, :func:`require_dict`, :func:`bounded_str`,
+:func:`text_fallback`) are the parts of parsing and sending that do not depend on a provider,
+so that no gateway keeps its own copy of them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "Message",
     "bounded_str",
     "loads_json",
+    "require_dict",
     "text_fallback",
 ]
 
@@ -183,6 +185,13 @@ def loads_json(body: bytes) -> Any:
     except (UnicodeDecodeError, ValueError, RecursionError):
         # ValueError covers JSONDecodeError, NaN/Infinity and oversized integers.
         raise Ignored("malformed_json") from None
+
+
+def require_dict(value: Any, reason: str) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else :class:`Ignored` with ``reason``."""
+    if not isinstance(value, dict):
+        raise Ignored(reason)
+    return value
 
 
 def bounded_str(value: Any, reason: str, *, max_length: int) -> str:

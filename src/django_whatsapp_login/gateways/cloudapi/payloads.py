@@ -26,7 +26,7 @@ from typing import Any
 
 from ...phone import InvalidPhoneNumber, normalize_phone
 from ...senders import BSUID, PHONE, USERNAME, SenderIds, WhatsAppId, read_bsuid
-from ..base import Ignored, IncomingMessage, bounded_str, loads_json
+from ..base import Ignored, IncomingMessage, bounded_str, loads_json, require_dict
 
 __all__ = [
     "GATEWAY",
@@ -191,10 +191,7 @@ def _timestamp(value: Any) -> int:
     return number
 
 
-def _dict(value: Any, reason: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise Ignored(reason)
-    return value
+_dict = require_dict
 
 
 def _typed_text(value: Any, reason: str = "bad_text") -> str:
