@@ -38,6 +38,7 @@ ALL_IDS = {
     "whatsapp_login.E015",
     "whatsapp_login.E016",
     "whatsapp_login.E020",
+    "whatsapp_login.E033",
     "whatsapp_login.W001",
     "whatsapp_login.W002",
     "whatsapp_login.W003",
@@ -495,3 +496,32 @@ def test_w014_is_quiet_by_default_once_a_token_is_set(settings):
     ]
     settings.WHATSAPP_LOGIN_GREEN_API_TOKEN = "fake-api-token-5f3c9a1e7b2d4c6e8a0b"
     assert messages_with("whatsapp_login.W014", deploy=True) == []
+
+
+# --- E033: WHATSAPP_LOGIN_GATEWAY ---------------------------------------------------------
+
+
+class NotAGateway:
+    pass
+
+
+@pytest.mark.parametrize("value", [None, "greenapi", "cloudapi", "  cloudapi "])
+def test_e033_not_raised_for_the_built_in_gateways(settings, value):
+    settings.WHATSAPP_LOGIN_GATEWAY = value
+    assert messages_with("whatsapp_login.E033") == []
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("whatsapp_cloud", "cannot be imported"),
+        ("django_whatsapp_login.gateways.nope.Gateway", "cannot be imported"),
+        ("tests.test_checks.NotAGateway", "not a subclass"),
+        ("django_whatsapp_login.conf.MAX_ATTEMPT_TTL", "not a subclass"),
+    ],
+)
+def test_e033_for_a_value_that_names_no_gateway(settings, value, words):
+    settings.WHATSAPP_LOGIN_GATEWAY = value
+    [error] = messages_with("whatsapp_login.E033")
+    assert words in error.msg and "WHATSAPP_LOGIN_GATEWAY" in error.msg
+    assert "cloudapi" in error.hint

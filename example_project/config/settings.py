@@ -128,6 +128,14 @@ WHATSAPP_LOGIN_WEBHOOK_TOKEN = env("GREEN_API_WEBHOOK_TOKEN", default="")
 WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE = env("GREEN_API_ID_INSTANCE", default="") or None
 WHATSAPP_LOGIN_GREEN_API_TOKEN = env("GREEN_API_TOKEN", default="") or None
 WHATSAPP_LOGIN_GREEN_API_URL = env("GREEN_API_URL", default="https://api.green-api.com")
+# Which gateway receives and sends: "greenapi" (the default) or "cloudapi" (Meta's Cloud
+# API, settings below; docs/cloudapi.md). Switching is this one setting.
+WHATSAPP_LOGIN_GATEWAY = env("WHATSAPP_LOGIN_GATEWAY", default="greenapi")
+WHATSAPP_LOGIN_CLOUD_API_ACCESS_TOKEN = env("CLOUD_API_ACCESS_TOKEN", default="")
+WHATSAPP_LOGIN_CLOUD_API_PHONE_NUMBER_ID = env("CLOUD_API_PHONE_NUMBER_ID", default="")
+WHATSAPP_LOGIN_CLOUD_API_APP_SECRET = env("CLOUD_API_APP_SECRET", default="")
+WHATSAPP_LOGIN_CLOUD_API_VERIFY_TOKEN = env("CLOUD_API_VERIFY_TOKEN", default="")
+WHATSAPP_LOGIN_CLOUD_API_APP_ID = env("CLOUD_API_APP_ID", default="")
 WHATSAPP_LOGIN_MESSAGE_PREFIX = "AMT LOGIN"
 # Seconds a code stays valid (10..600; the browser tests use a short one).
 WHATSAPP_LOGIN_ATTEMPT_TTL = env.int("WHATSAPP_LOGIN_ATTEMPT_TTL", default=180)

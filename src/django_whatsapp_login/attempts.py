@@ -40,7 +40,7 @@ from django.utils.translation import gettext as _
 from . import devices, identities, live, ratelimit, signals
 from .conf import app_settings
 from .context import parse_user_agent, place_for_request
-from .greenapi import IncomingText
+from .gateways.base import Message
 from .models import IdentitySource, LoginAttempt, ProcessedMessage, Purpose, Reason, Status
 from .phone import mask_phone, phone_digits
 from .resolvers import resolve
@@ -544,7 +544,7 @@ def ignored(reason: str) -> Outcome:
     return Outcome("ignored", reason)
 
 
-def first_delivery(message: IncomingText) -> bool:
+def first_delivery(message: Message) -> bool:
     """Record ``message`` as handled; False if it already was (a re-delivery).
 
     Call inside ``transaction.atomic()`` together with the state change it guards: the
@@ -562,7 +562,7 @@ def first_delivery(message: IncomingText) -> bool:
 FAILURES = frozenset({"unknown_code", "expired", "stale_message", "attempt_closed", "rejected"})
 
 
-def handle_message(message: IncomingText, request: HttpRequest | None = None) -> Outcome:
+def handle_message(message: Message, request: HttpRequest | None = None) -> Outcome:
     """Apply one authenticated, parsed incoming message to the attempt it names.
 
     The processed-message row and the state change commit together, so a delivery is
@@ -575,9 +575,11 @@ def handle_message(message: IncomingText, request: HttpRequest | None = None) ->
     senders = message.senders
     if senders is None:
         return ignored("not_personal_chat")  # group, broadcast, newsletter, unknown kind
-    code = match_code(message.text)
+    if message.forwarded:
+        return ignored("forwarded")  # a forwarded code or answer is somebody else's (T3)
+    code = match_code(message.text) if not message.button_id else None
     if code is None:
-        answer = match_answer(message.text)
+        answer = match_answer(message.text, button_id=message.button_id)
         if answer is not None:
             return handle_answer(message, senders, answer)
         return ignored("no_login_text")
@@ -606,7 +608,7 @@ def handle_message(message: IncomingText, request: HttpRequest | None = None) ->
     return outcome
 
 
-def _settle_rate_limited(message: IncomingText, code: str, senders: SenderIds) -> Outcome:
+def _settle_rate_limited(message: Message, code: str, senders: SenderIds) -> Outcome:
     """A sender over the failure limit: no resolution, but a live attempt the message
     names is rejected (``rate_limited``) so its page stops waiting. One indexed lookup."""
     attempt = LoginAttempt.objects.filter(code_hash=hash_secret(code)).first()
@@ -631,7 +633,7 @@ def _same_sender(attempt: LoginAttempt, senders: SenderIds) -> bool:
 
 def _apply(
     attempt: LoginAttempt,
-    message: IncomingText,
+    message: Message,
     senders: SenderIds,
     request: HttpRequest | None,
 ) -> Outcome:
@@ -743,7 +745,7 @@ def _expire(attempt: LoginAttempt, now: Any) -> None:
 
 def _confirmed_again(
     attempt: LoginAttempt,
-    message: IncomingText,
+    message: Message,
     senders: SenderIds,
     request: HttpRequest | None,
     now: Any,
@@ -789,9 +791,19 @@ def answer_words() -> dict[str, str]:
     return words
 
 
-def match_answer(text: str) -> str | None:
+#: The ids of the reply buttons the question is sent with (gateways that have buttons).
+BUTTON_YES = "whatsapp_login:yes"
+BUTTON_NO = "whatsapp_login:no"
+_BUTTONS = {BUTTON_YES: YES, BUTTON_NO: NO}
+
+
+def match_answer(text: str, *, button_id: str = "") -> str | None:
     """:data:`YES` or :data:`NO` if ``text`` is just that word (case, blanks and a final
-    ``.`` or ``!`` do not matter), else None."""
+    ``.`` or ``!`` do not matter), else None. A pressed button answers by its id alone
+    (its title is whatever language the question was sent in); other buttons are no
+    answer."""
+    if button_id:
+        return _BUTTONS.get(button_id)
     if len(text) > MAX_ANSWER_CHARS:
         return None
     return answer_words().get(normalize_text(text).rstrip(".!").strip())
@@ -805,7 +817,7 @@ def _sender_filter(senders: SenderIds) -> Q:
     return match
 
 
-def handle_answer(message: IncomingText, senders: SenderIds, answer: str) -> Outcome:
+def handle_answer(message: Message, senders: SenderIds, answer: str) -> Outcome:
     """A ``YES`` or ``NO`` from a personal chat: the answer to the question of the login
     awaiting this sender (the quoted question's, else the only one waiting).
 
@@ -917,7 +929,7 @@ def _link(
     attempt: LoginAttempt,
     senders: SenderIds,
     request: HttpRequest | None,
-    message: IncomingText,
+    message: Message,
     now: Any,
 ) -> Outcome:
     """A link attempt's code arrived: record every id of the sender for ``attempt.user``.

@@ -2,7 +2,8 @@
 
 Ids: whatsapp_login.E001 ... E016, E020 and E040 (errors), W001 ... W004, W010 ... W014
 and W040 (warnings); E041 ... E047 and W041 are the django-allauth integration's
-(contrib/allauth/checks.py); E030 ... E032 are the push channel's (live.py).
+(contrib/allauth/checks.py); E030 ... E032 are the push channel's (live.py); E033 is the
+gateway setting's.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.core import checks
 from . import ratelimit
 from .conf import MAX_ATTEMPT_TTL, app_settings
 from .exceptions import WhatsAppLoginImproperlyConfigured
+from .gateways import gateway_class
 from .phone import InvalidPhoneNumber, normalize_phone
 
 BACKEND = "django_whatsapp_login.backends.WhatsAppLoginBackend"
@@ -470,20 +472,40 @@ def check_confirm(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
     ]
 
 
+def _sending_settings() -> str:
+    if app_settings.GATEWAY == "cloudapi":
+        return "WHATSAPP_LOGIN_CLOUD_API_ACCESS_TOKEN and WHATSAPP_LOGIN_CLOUD_API_PHONE_NUMBER_ID"
+    return "WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE and WHATSAPP_LOGIN_GREEN_API_TOKEN"
+
+
+@checks.register()
+def check_gateway(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E033: WHATSAPP_LOGIN_GATEWAY names no gateway."""
+    try:
+        gateway_class()
+    except WhatsAppLoginImproperlyConfigured as err:
+        return [
+            checks.Error(
+                str(err),
+                hint='Use "greenapi" (the default), "cloudapi" or the dotted path of a '
+                "django_whatsapp_login.gateways.Gateway subclass.",
+                id="whatsapp_login.E033",
+            )
+        ]
+    return []
+
+
 @checks.register(checks.Tags.security, deploy=True)
 def check_confirm_possible(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """W014: confirmations are wanted but no question can be sent (no Green API token)."""
-    if app_settings.CONFIRM == "never" or (
-        app_settings.GREEN_API_TOKEN and app_settings.GREEN_API_ID_INSTANCE
-    ):
+    """W014: confirmations are wanted but no question can be sent (no gateway credentials)."""
+    if app_settings.CONFIRM == "never" or app_settings.CAN_SEND:
         return []
     return [
         checks.Warning(
             f'WHATSAPP_LOGIN_CONFIRM is "{app_settings.CONFIRM}", but without '
-            "WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE and WHATSAPP_LOGIN_GREEN_API_TOKEN no YES/NO "
-            "question can be sent: logins are confirmed without asking, so a relayed code "
-            "(cross-device phishing) logs its relayer in.",
-            hint="Set the Green API instance id and API token (docs/confirmation.md), or "
+            f"{_sending_settings()} no YES/NO question can be sent: logins are confirmed "
+            "without asking, so a relayed code (cross-device phishing) logs its relayer in.",
+            hint="Set them (docs/confirmation.md), or "
             'WHATSAPP_LOGIN_CONFIRM = "never" to accept that risk knowingly.',
             id="whatsapp_login.W014",
         )

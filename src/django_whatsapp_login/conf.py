@@ -64,7 +64,37 @@ def attempt_ttl(ttl: timedelta) -> timedelta:
     return clamped
 
 
+#: The built-in gateways by their ``WHATSAPP_LOGIN_GATEWAY`` name.
+GATEWAYS = {
+    "greenapi": "django_whatsapp_login.gateways.greenapi.gateway.GreenAPIGateway",
+    "cloudapi": "django_whatsapp_login.gateways.cloudapi.gateway.CloudAPIGateway",
+}
+
+
 class AppSettings:
+    @property
+    def GATEWAY(self) -> str:
+        """``"greenapi"`` (the default), ``"cloudapi"`` or the dotted path of a
+        :class:`~django_whatsapp_login.gateways.Gateway` subclass."""
+        value = _get("GATEWAY", None)
+        return "greenapi" if value is None or value == "" else str(value).strip()
+
+    @property
+    def GATEWAY_PATH(self) -> str:
+        """The dotted path of the configured gateway's class."""
+        return GATEWAYS.get(self.GATEWAY, self.GATEWAY)
+
+    @property
+    def CAN_SEND(self) -> bool:
+        """The configured gateway's sending settings are set: the Green API instance id and
+        token, or the Cloud API access token and phone number id. A custom gateway is
+        trusted to know its own."""
+        if self.GATEWAY == "greenapi":
+            return bool(self.GREEN_API_TOKEN and self.GREEN_API_ID_INSTANCE)
+        if self.GATEWAY == "cloudapi":
+            return bool(self.CLOUD_API_ACCESS_TOKEN and self.CLOUD_API_PHONE_NUMBER_ID)
+        return True
+
     @property
     def BUSINESS_PHONE(self) -> str:
         return str(_get("BUSINESS_PHONE", "") or "")
@@ -263,13 +293,13 @@ class AppSettings:
     @property
     def LOGIN_NOTICE(self) -> bool:
         """Send a notice after each login ("Not you? Reply NO"). On by default; it is sent
-        only when the Green API id and token are configured (:attr:`NOTICES_ENABLED`)."""
+        only when the gateway can send (:attr:`NOTICES_ENABLED`)."""
         return bool(_get("LOGIN_NOTICE", True))
 
     @property
     def NOTICES_ENABLED(self) -> bool:
-        """Login notices are on and can be sent (a Green API instance id and token)."""
-        return self.LOGIN_NOTICE and bool(self.GREEN_API_TOKEN and self.GREEN_API_ID_INSTANCE)
+        """Login notices are on and can be sent (:attr:`CAN_SEND`)."""
+        return self.LOGIN_NOTICE and self.CAN_SEND
 
     @property
     def CONFIRM(self) -> str:
@@ -282,10 +312,9 @@ class AppSettings:
 
     @property
     def CONFIRMATION_ENABLED(self) -> bool:
-        """A YES/NO question can be asked: a Green API instance id and token are set, or the
+        """A YES/NO question can be asked: the gateway can send (:attr:`CAN_SEND`), or the
         development sandbox (which shows the question on the page) is on."""
-        can_send = bool(self.GREEN_API_TOKEN and self.GREEN_API_ID_INSTANCE)
-        return self.CONFIRM != "never" and (can_send or (self.SANDBOX and settings.DEBUG))
+        return self.CONFIRM != "never" and (self.CAN_SEND or (self.SANDBOX and settings.DEBUG))
 
     @property
     def KNOWN_DEVICE_TTL(self) -> timedelta:

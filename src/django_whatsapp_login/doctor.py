@@ -33,6 +33,7 @@ from .client import (
 )
 from .conf import DEFAULT_RESOLVER, app_settings
 from .exceptions import WhatsAppLoginImproperlyConfigured
+from .gateways import get_gateway
 from .phone import InvalidPhoneNumber, mask_phone, normalize_phone, phone_digits
 from .phone_audit import IdentityCoverage
 
@@ -174,6 +175,8 @@ class Doctor:
         return result
 
     def run(self) -> Report:
+        if app_settings.GATEWAY != "greenapi":
+            return self.run_gateway()
         api_ready = self.check_settings()
         if api_ready:
             with self.client_factory() as client:
@@ -186,6 +189,23 @@ class Doctor:
         self.check_users()
         if self.self_test:
             self.check_delivery()
+        return Report(self.results)
+
+    def run_gateway(self) -> Report:
+        """Another gateway brings its own checks; the Green API ones (instance, webhook URL
+        and token, LID mode, quota, the self-test's Green API delivery) would only report
+        settings it does not use. The user checks do not depend on the gateway."""
+        try:
+            self.results.extend(get_gateway().checks())
+        except WhatsAppLoginImproperlyConfigured as err:
+            self.add(
+                "gateway",
+                "Gateway",
+                FAIL,
+                str(err),
+                'set WHATSAPP_LOGIN_GATEWAY to "greenapi", "cloudapi" or a Gateway subclass',
+            )
+        self.check_users()
         return Report(self.results)
 
     # --- settings -------------------------------------------------------------------------

@@ -16,10 +16,10 @@ been seen sending is read: both ids phones, a phone ``chatId`` with a LID ``send
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from .gateways.base import Ignored, bounded_str, loads_json, require_dict
 from .phone import chat_id_to_lid, chat_id_to_phone
 from .senders import LID, PHONE, SenderIds, WhatsAppId
 
@@ -31,13 +31,15 @@ MAX_ID_CHARS = 128
 
 INCOMING_MESSAGE = "incomingMessageReceived"
 
-
-class Ignored(Exception):
-    """The delivery is authentic but not something we act on."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+__all__ = [
+    "MAX_BODY_BYTES",
+    "Ignored",
+    "IncomingText",
+    "loads",
+    "parse_incoming_text",
+    "personal_id",
+    "read_senders",
+]
 
 
 @dataclass(frozen=True)
@@ -59,37 +61,21 @@ class IncomingText:
     #: Every id of the person who wrote, for a personal chat; ``None`` for groups,
     #: broadcasts, newsletters and chat ids of an unknown kind.
     senders: SenderIds | None = None
+    #: Green API's button replies are not read as text (``not_text_message``), and a
+    #: forwarded text is ignored while parsing: both kept for the core's message protocol.
+    button_id: str = ""
+    forwarded: bool = False
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"JSON constant {name} is not allowed")
+#: Decode a webhook body; raise :class:`Ignored` for anything that is not strict JSON.
+loads = loads_json
 
 
-def loads(body: bytes) -> Any:
-    """Decode a webhook body; raise :class:`Ignored` for anything that is not strict JSON."""
-    try:
-        text = body.decode("utf-8")
-        return json.loads(text, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        # ValueError covers JSONDecodeError, NaN/Infinity and oversized integers.
-        raise Ignored("malformed_json") from None
-
-
-def _dict(value: Any, reason: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise Ignored(reason)
-    return value
+_dict = require_dict
 
 
 def _str(value: Any, reason: str, *, max_length: int = MAX_ID_CHARS) -> str:
-    # isprintable() refuses control characters (NUL, which PostgreSQL cannot store) and
-    # lone surrogates from "\ud800" escapes (not encodable as UTF-8): both would make the
-    # database raise, i.e. a 500 that Green API re-sends for 24 hours.
-    if not isinstance(value, str) or not value or len(value) > max_length:
-        raise Ignored(reason)
-    if not value.isprintable():
-        raise Ignored(reason)
-    return value
+    return bounded_str(value, reason, max_length=max_length)
 
 
 def _text(message_data: dict[str, Any]) -> str:

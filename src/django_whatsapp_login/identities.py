@@ -2,8 +2,11 @@
 
 WhatsApp is replacing phone numbers as chat ids by LIDs (``"120650379300963@lid"``), whose
 digits are not a phone number. A user may therefore be known by several ids: their phone
-(E.164) and one or more LIDs. :class:`~django_whatsapp_login.models.WhatsAppIdentity` keeps
-those pairs; one id belongs to at most one user (a database constraint).
+(E.164) and one or more LIDs, and on Meta's Cloud API a business-scoped user id (BSUID,
+``"US.13491208655302741918"``), which is resolved like a LID.
+:class:`~django_whatsapp_login.models.WhatsAppIdentity` keeps those pairs; one id belongs to
+at most one user (a database constraint). A username may be stored too, but it never names a
+user when a message is resolved: usernames change hands.
 
 Public API for integrators and tests: :func:`link` and :func:`unlink`.
 """
@@ -25,7 +28,7 @@ from .exceptions import IdentityConflict, InvalidIdentity, InvalidPhoneNumber
 from .models import IdentityKind, IdentitySource, WhatsAppIdentity
 from .phone import chat_id_to_lid, chat_id_to_phone, normalize_phone
 from .resolvers import resolve
-from .senders import SenderIds, WhatsAppId
+from .senders import USERNAME, SenderIds, WhatsAppId, read_bsuid
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -46,12 +49,13 @@ __all__ = [
 
 logger = logging.getLogger("django_whatsapp_login")
 
-#: Longer values are refused before any parsing.
-MAX_ID_CHARS = 128
+#: Longer values are refused before any parsing (a BSUID is up to 131 characters).
+MAX_ID_CHARS = 160
 
 
 def parse_id(chat_id: object) -> WhatsAppId:
-    """Read ``"<digits>@lid"``, ``"<digits>@c.us"`` (device suffix allowed) or an E.164 phone.
+    """Read ``"<digits>@lid"``, ``"<digits>@c.us"`` (device suffix allowed), a business-scoped
+    user id (``"US.13491208655302741918"``) or an E.164 phone.
 
     Raises :class:`InvalidIdentity` for anything else: groups, broadcasts, newsletters,
     malformed or oversized values. A phone written in a national format is read with
@@ -59,8 +63,13 @@ def parse_id(chat_id: object) -> WhatsAppId:
     does.
     """
     if not isinstance(chat_id, str) or not chat_id.strip() or len(chat_id) > MAX_ID_CHARS:
-        raise InvalidIdentity("A WhatsApp id must be a non-empty string of at most 128 characters.")
+        raise InvalidIdentity(
+            f"A WhatsApp id must be a non-empty string of at most {MAX_ID_CHARS} characters."
+        )
     text = chat_id.strip()
+    bsuid = read_bsuid(text)
+    if bsuid is not None:
+        return WhatsAppId(IdentityKind.BSUID.value, bsuid)
     if "@" in text:
         lid = chat_id_to_lid(text)
         if lid is not None:
@@ -187,13 +196,15 @@ def resolve_sender(senders: SenderIds, **context: Any) -> Resolution:
     and another person's LID on the other never logs either of them in. An identity settles
     a phone the resolver cannot (no user or several users with that number): it is an
     explicit link. A LID nobody is linked to, with no phone beside it, is ``lid_sender``:
-    the digits of a LID are not a phone number.
+    the digits of a LID are not a phone number; so is a business-scoped user id. Usernames
+    are not looked up at all: a sender known only by one is ``unreadable_sender``.
     """
-    if senders.unreadable or not senders.ids:
+    anchors = [ident for ident in senders.ids if ident.kind != USERNAME]
+    if senders.unreadable or not anchors:
         return Resolution(None, "unreadable_sender")
     if senders.contradictory:
         return Resolution(None, "conflicting_ids")
-    rows = _identities_with_users(senders.ids)
+    rows = _identities_with_users(anchors)
     named = {row.user_id: row.user for row in rows}
     if len(named) > 1:
         return Resolution(None, "conflicting_ids")

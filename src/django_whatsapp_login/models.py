@@ -137,7 +137,8 @@ class ProcessedMessage(models.Model):
     ``idMessage`` is only unique within a chat, hence the pair with the chat id.
     """
 
-    chat_id = models.CharField(max_length=128)
+    # 160: a Cloud API chat is a business-scoped user id when the sender hides the phone.
+    chat_id = models.CharField(max_length=160)
     message_id = models.CharField(max_length=128)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -159,6 +160,11 @@ class IdentityKind(models.TextChoices):
 
     PHONE = "phone", _("Phone number")
     LID = "lid", _("WhatsApp LID")
+    #: Meta's business-scoped user id (Cloud API): resolved through identities like a LID.
+    BSUID = "bsuid", _("WhatsApp business-scoped user id")
+    #: A WhatsApp username: it names who wrote, but never logs anyone in on its own (users
+    #: change usernames, and a freed one can be taken by somebody else).
+    USERNAME = "username", _("WhatsApp username")
 
 
 class IdentitySource(models.TextChoices):
@@ -185,7 +191,8 @@ class WhatsAppIdentity(models.Model):
         related_name="whatsapp_identities",
     )
     kind = models.CharField(max_length=16, choices=IdentityKind.choices)
-    value = models.CharField(max_length=128)
+    # 160: a business-scoped user id is up to 131 characters.
+    value = models.CharField(max_length=160)
     source = models.CharField(max_length=16, choices=IdentitySource.choices)
     created_at = models.DateTimeField(default=timezone.now)
     verified_at = models.DateTimeField(null=True, blank=True)

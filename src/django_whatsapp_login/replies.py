@@ -39,6 +39,7 @@ import hashlib
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any
@@ -53,7 +54,7 @@ from django.utils.translation import gettext as _
 
 from . import attempts, context, signals
 from .conf import app_settings
-from .greenapi import IncomingText
+from .gateways import Button, Message, get_gateway
 from .models import (
     IdentityKind,
     IdentitySource,
@@ -62,7 +63,7 @@ from .models import (
     Status,
     WhatsAppIdentity,
 )
-from .phone import mask_phone, phone_digits
+from .phone import mask_phone
 
 logger = logging.getLogger("django_whatsapp_login")
 
@@ -110,7 +111,7 @@ def no_words() -> set[str]:
 # --- the hook ---------------------------------------------------------------------------
 
 
-def handle(message: IncomingText, outcome: attempts.Outcome) -> attempts.Outcome:
+def handle(message: Message, outcome: attempts.Outcome) -> attempts.Outcome:
     """Called by the shared handler after ``attempts.handle_message``; returns the outcome
     (a "NO" that signed a login out becomes ``signed_out``). Apart from the confirmation
     question, does nothing when neither login notices nor informational replies are on."""
@@ -141,13 +142,13 @@ def handle(message: IncomingText, outcome: attempts.Outcome) -> attempts.Outcome
     elif (
         outcome.action == "ignored"
         and outcome.reason == "nothing_awaiting"
-        and attempts.match_answer(message.text) == attempts.NO
+        and attempts.match_answer(message.text, button_id=message.button_id) == attempts.NO
     ):
         return sign_out(message, phone)
     return outcome
 
 
-def _answered_attempt(message: IncomingText, phone: str) -> LoginAttempt | None:
+def _answered_attempt(message: Message, phone: str) -> LoginAttempt | None:
     """The login a "NO" from ``phone`` answers: the quoted notice's (or question's), else
     the latest one this number confirmed within ``WHATSAPP_LOGIN_SIGN_OUT_WINDOW``."""
     now = timezone.now()
@@ -175,7 +176,7 @@ def _answered_attempt(message: IncomingText, phone: str) -> LoginAttempt | None:
     )
 
 
-def sign_out(message: IncomingText, phone: str) -> attempts.Outcome:
+def sign_out(message: Message, phone: str) -> attempts.Outcome:
     """A "NO" from ``phone``: undo the login it answers, if a session really ends."""
     with transaction.atomic():
         if not attempts.first_delivery(message):
@@ -188,7 +189,7 @@ def sign_out(message: IncomingText, phone: str) -> attempts.Outcome:
     return attempts.Outcome("signed_out", "", attempt)
 
 
-def schedule_notice(message: IncomingText, phone: str, attempt: LoginAttempt) -> None:
+def schedule_notice(message: Message, phone: str, attempt: LoginAttempt) -> None:
     """Send the login notice for ``attempt`` once the current transaction commits, and
     record its ``idMessage`` on the attempt (a quoted "NO" then names this login)."""
     chat_id, message_id, pk = message.chat_id, message.message_id, attempt.pk
@@ -212,18 +213,25 @@ def send_question(attempt: LoginAttempt, chat_id: str, message_id: str) -> bool:
     """Send the question now and record its id on ``attempt``; if it cannot be sent, reject
     the attempt (``confirmation_unsent``) so its page does not wait in vain. Never raises.
 
-    With the development sandbox and no Green API token, nothing is sent: the login page
-    shows the question and lets you answer it (``whatsapp_login:sandbox``).
+    The question is asked with YES/NO reply buttons where the gateway has them. With the
+    development sandbox and no gateway credentials, nothing is sent: the login page shows
+    the question and lets you answer it (``whatsapp_login:sandbox``).
     """
     try:
-        if not (app_settings.GREEN_API_TOKEN and app_settings.GREEN_API_ID_INSTANCE):
+        if not app_settings.CAN_SEND:
             if app_settings.SANDBOX and settings.DEBUG:
                 attempts.record_question(attempt, "SANDBOX-Q" + secrets.token_hex(8).upper())
                 return True
             sent = ""
         else:
             sent = send_and_get_id(
-                QUESTION, chat_id, chat_id, message_id, attempt=attempt, to=chat_id
+                QUESTION,
+                chat_id,
+                chat_id,
+                message_id,
+                attempt=attempt,
+                to=chat_id,
+                buttons=answer_buttons(),
             )
         if sent:
             attempts.record_question(attempt, sent)
@@ -238,14 +246,19 @@ def send_question(attempt: LoginAttempt, chat_id: str, message_id: str) -> bool:
     return False
 
 
+def answer_buttons() -> list[Button]:
+    """The question's reply buttons: YES and NO in ``WHATSAPP_LOGIN_REPLY_LANGUAGE``; a
+    press is matched by the button's id (:func:`attempts.match_answer`)."""
+    with translation.override(app_settings.REPLY_LANGUAGE):
+        return [(attempts.BUTTON_YES, _("YES")), (attempts.BUTTON_NO, _("NO"))]
+
+
 def question_text(attempt: LoginAttempt) -> str:
     """The question as it is sent (the sandbox shows it on the page)."""
     return render(QUESTION, attempt=attempt)
 
 
-def schedule(
-    kind: str, message: IncomingText, phone: str, attempt: LoginAttempt | None = None
-) -> None:
+def schedule(kind: str, message: Message, phone: str, attempt: LoginAttempt | None = None) -> None:
     """Send reply ``kind`` to ``phone`` once the current transaction commits."""
     chat_id, message_id = message.chat_id, message.message_id
     transaction.on_commit(
@@ -309,7 +322,7 @@ def send(
     attempt: LoginAttempt | None = None,
     **extra: Any,
 ) -> bool:
-    """Send one message now; True when Green API accepted it. Never raises."""
+    """Send one message now; True when the gateway accepted it. Never raises."""
     return bool(send_and_get_id(kind, phone, chat_id, message_id, attempt=attempt, **extra))
 
 
@@ -321,11 +334,13 @@ def send_and_get_id(
     *,
     attempt: LoginAttempt | None = None,
     to: str | None = None,
+    buttons: Sequence[Button] = (),
     **extra: Any,
 ) -> str:
-    """Like :func:`send`, returning the sent message's Green API ``idMessage`` ("" if it was
-    not sent). ``to`` is the chat to write to (default: ``phone``'s personal chat)."""
-    from .client import GreenAPIClient, redact
+    """Like :func:`send`, returning the sent message's id ("" if it was not sent). ``to``
+    is the chat to write to (default: ``phone``'s personal chat); with ``buttons`` the
+    message is a question (:meth:`Gateway.send_question`)."""
+    from .client import redact
 
     try:
         if not _claim(chat_id, message_id + ":" + kind):
@@ -336,16 +351,17 @@ def send_and_get_id(
             )
             return ""
         text = render(kind, attempt=attempt, **extra)
-        timeout = app_settings.REPLY_TIMEOUT
-        with GreenAPIClient.from_settings(timeout=timeout, max_retries=0) as client:
-            sent = client.send_message(
-                to or phone_digits(phone) + "@c.us", text, timeout=timeout, max_retries=0
-            )
+        gateway = get_gateway()
+        chat = to or gateway.chat_for_phone(phone)
+        if buttons:
+            sent = gateway.send_question(chat, text, buttons)
+        else:
+            sent = gateway.send_text(chat, text)
     except Exception as err:  # a reply must never break or undo a login
         logger.warning("WhatsApp reply (%s) to %s failed: %s", kind, mask_phone(phone), redact(err))
         return ""
     logger.info("WhatsApp reply (%s) sent to %s", kind, mask_phone(phone))
-    return sent.id_message
+    return sent
 
 
 # --- a changed WhatsApp identity tells the old one ------------------------------------

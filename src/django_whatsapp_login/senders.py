@@ -11,13 +11,14 @@ Nothing here touches the database.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from .phone import mask_phone
 
-__all__ = ["BSUID", "LID", "PHONE", "USERNAME", "SenderIds", "WhatsAppId"]
+__all__ = ["BSUID", "LID", "PHONE", "USERNAME", "SenderIds", "WhatsAppId", "read_bsuid"]
 
 #: The kinds of ids (the values of ``models.IdentityKind``).
 PHONE = "phone"
@@ -28,6 +29,17 @@ BSUID = "bsuid"
 #: A WhatsApp username, canonical form ``"@maria.lopez"`` (lower case). Users may change it,
 #: so it names who wrote but is a weak anchor for an account.
 USERNAME = "username"
+
+# "US.13491208655302741918": an ISO country code, a dot, up to 128 alphanumerics.
+_BSUID = re.compile(r"[A-Z]{2}\.[0-9A-Za-z]{1,128}")
+
+
+def read_bsuid(value: object) -> str | None:
+    """A business-scoped user id as Meta sends it (``"US.13491208655302741918"``), or
+    ``None``."""
+    if isinstance(value, str) and _BSUID.fullmatch(value):
+        return value
+    return None
 
 
 class WhatsAppId(NamedTuple):

@@ -1,59 +1,32 @@
-"""The Green API webhook receiver: authenticate -> parse -> handle -> 200.
+"""The one webhook receiver: gateway.authenticate -> gateway.parse -> handle -> 200.
 
-Green API re-sends every non-200 answer each minute for 24 hours, and while it does, the
-instance's later notifications wait behind it. So: 401 only for a bad token, 405 for a
-wrong method, and 200 for every authenticated delivery, including the ones we ignore.
+Whichever gateway is configured (``WHATSAPP_LOGIN_GATEWAY``), its provider re-sends every
+non-200 answer (Green API each minute for 24 hours, Meta with backoff for days), and later
+deliveries wait behind it. So: 401 only for a failed authentication, 405 for a wrong
+method (or the gateway's own answer to a GET, Meta's handshake), and 200 for every
+authenticated delivery, including the ones we ignore.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from . import attempts, ratelimit
+from . import attempts, ratelimit, replies
 from .conf import app_settings
-from .greenapi import MAX_BODY_BYTES, Ignored, IncomingText, loads, parse_incoming_text
-from .phone import InvalidPhoneNumber, mask_phone, phone_digits
+from .gateways import Ignored, Message, get_gateway
+from .gateways.greenapi.gateway import check_instance, read, token_is_valid
 
 logger = logging.getLogger("django_whatsapp_login")
 
-_SCHEMES = ("bearer ", "basic ")
-
-
-def _split_credentials(value: str) -> tuple[str, bytes]:
-    scheme, _, credentials = value.strip().partition(" ")
-    return scheme.lower(), credentials.strip().encode("utf-8", "surrogateescape")
-
-
-def _expected_credentials(token: str) -> tuple[str, bytes]:
-    # A configured value may already carry its scheme ("Basic abc"): Green API then
-    # sends it verbatim. A bare value is a bearer token.
-    if token.strip().lower().startswith(_SCHEMES):
-        return _split_credentials(token)
-    return "bearer", token.strip().encode("utf-8", "surrogateescape")
-
-
-def token_is_valid(header: str, tokens: list[str]) -> bool:
-    """Constant-time check of an ``Authorization`` header against every configured token.
-
-    Accepts ``Bearer <token>`` (scheme case-insensitive) and, for a configured value that
-    already carries a scheme (``"Basic abc"``), the header equal to that value. Every token
-    is compared even after a match, so timing does not tell which one matched.
-    """
-    if not header:
-        return False
-    scheme, supplied = _split_credentials(header)
-    matched = False
-    for token in tokens:
-        expected_scheme, expected = _expected_credentials(token)
-        same = hmac.compare_digest(supplied, expected)
-        matched |= same and bool(expected) and scheme == expected_scheme
-    return matched
+# check_instance and token_is_valid moved to gateways/greenapi/gateway.py; importable here
+# as before.
+__all__ = ["check_instance", "handle", "handle_payload", "token_is_valid", "webhook_view"]
 
 
 def unauthorized() -> HttpResponse:
@@ -62,48 +35,33 @@ def unauthorized() -> HttpResponse:
     return response
 
 
+def _result(outcome: attempts.Outcome) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": outcome.action}
+    if outcome.reason:
+        body["reason"] = outcome.reason
+    return body
+
+
 def _answer(status: str, reason: str = "") -> JsonResponse:
-    body: dict[str, Any] = {"status": status}
-    if reason:
-        body["reason"] = reason
-    return JsonResponse(body, status=200)
+    return JsonResponse(_result(attempts.Outcome(status, reason)), status=200)
 
 
-def check_instance(message: IncomingText) -> None:
-    """Refuse deliveries meant for another instance or another business number."""
-    expected_instance = app_settings.GREEN_API_ID_INSTANCE
-    if expected_instance and message.id_instance != expected_instance:
-        logger.warning("Webhook for another Green API instance ignored (webhook token reused?)")
-        raise Ignored("wrong_instance")
-    try:
-        business = phone_digits(app_settings.BUSINESS_PHONE) + "@c.us"
-    except InvalidPhoneNumber:
-        return
-    if message.wid != business:  # "" (instance not authorized) is not our number either
-        logger.warning(
-            "Webhook for WhatsApp number %s ignored: WHATSAPP_LOGIN_BUSINESS_PHONE is %s",
-            mask_phone(message.wid),
-            mask_phone(business),
-        )
-        raise Ignored("wrong_business_number")
-    own = "+" + business.partition("@")[0]
-    if message.sender == business or (message.senders and own in message.senders.phones):
-        raise Ignored("own_message")
-
-
-def handle_payload(data: Any, request: HttpRequest | None = None) -> attempts.Outcome:
-    """Everything after authentication, shared by the webhook, the sandbox and pollers."""
-    try:
-        message = parse_incoming_text(data)
-        check_instance(message)
-    except Ignored as ignored:
-        return attempts.ignored(ignored.reason)
+def handle(message: Message, request: HttpRequest | None = None) -> attempts.Outcome:
+    """One parsed message through the core: the attempt it names, then what we answer."""
     outcome = attempts.handle_message(message, request=request)
     # WhatsApp replies (opt-in, WHATSAPP_LOGIN_REPLIES): sent after commit, and a "NO"
     # signs the sender's last login out. A no-op when replies are off. See replies.py.
-    from . import replies
-
     return replies.handle(message, outcome)
+
+
+def handle_payload(data: Any, request: HttpRequest | None = None) -> attempts.Outcome:
+    """A decoded Green API notification, for the sandbox and the ``whatsapp_login_poll``
+    transport (which receive Green API bodies whatever the webhook's gateway)."""
+    try:
+        message = read(data)
+    except Ignored as ignored:
+        return attempts.ignored(ignored.reason)
+    return handle(message, request=request)
 
 
 def _content_length(request: HttpRequest) -> int:
@@ -113,17 +71,25 @@ def _content_length(request: HttpRequest) -> int:
         return 0
 
 
-@csrf_exempt  # authenticated by the webhook token instead (SR-1, SR-3)
+def _delivery_answer(outcomes: Sequence[attempts.Outcome]) -> JsonResponse:
+    if len(outcomes) == 1:
+        return JsonResponse(_result(outcomes[0]), status=200)
+    return JsonResponse(
+        {"status": "processed", "results": [_result(outcome) for outcome in outcomes]},
+        status=200,
+    )
+
+
+@csrf_exempt  # authenticated by the gateway instead (SR-1, SR-3)
 @never_cache
 def webhook_view(request: HttpRequest) -> HttpResponse:
+    gateway = get_gateway()
     if request.method != "POST":
-        response = HttpResponse(status=405)
-        response["Allow"] = "POST"
-        return response
-    # Authenticate before the body is read or parsed.
-    if not token_is_valid(request.headers.get("Authorization", ""), app_settings.WEBHOOK_TOKENS):
-        # Counted per client IP only when the token is wrong, so a flood of forgeries from
-        # elsewhere can never lock Green API (which has the token) out.
+        return gateway.verify(request)
+    # Authenticate before the body is parsed (Green API: before it is read).
+    if not gateway.authenticate(request):
+        # Counted per client IP only when authentication fails, so a flood of forgeries
+        # from elsewhere can never lock the provider (which has the secret) out.
         retry_after = ratelimit.hit(
             "webhook_unauthorized",
             app_settings.RATE_LIMIT_WEBHOOK_UNAUTHORIZED,
@@ -135,16 +101,19 @@ def webhook_view(request: HttpRequest) -> HttpResponse:
             return response
         logger.warning("Webhook request with a missing or wrong token refused")
         return unauthorized()
-    if _content_length(request) > MAX_BODY_BYTES:
+    limit = gateway.max_body_bytes
+    if _content_length(request) > limit:
         return _answer("ignored", "too_large")
-    body = request.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
+    body = request.read(limit + 1)
+    if len(body) > limit:
         return _answer("ignored", "too_large")
     try:
-        data = loads(body)
+        messages = gateway.parse(body)
     except Ignored as ignored:
+        logger.debug("Webhook delivery ignored: %s", ignored.reason)
         return _answer("ignored", ignored.reason)
-    outcome = handle_payload(data, request=request)
-    if outcome.action == "ignored":
-        logger.debug("Webhook delivery ignored: %s", outcome.reason)
-    return _answer(outcome.action, outcome.reason)
+    outcomes = [handle(message, request=request) for message in messages]
+    for outcome in outcomes:
+        if outcome.action == "ignored":
+            logger.debug("Webhook message ignored: %s", outcome.reason)
+    return _delivery_answer(outcomes)

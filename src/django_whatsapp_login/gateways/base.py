@@ -3,11 +3,12 @@
 A gateway is the only code that knows one provider's wire format: how its webhook is
 authenticated, what its JSON means, how to send a message through it and what to check in
 its configuration. The core (attempts, identities, replies, the webhook view) sees only
-:class:`IncomingMessage` and :class:`Gateway`, whichever provider is configured.
+:class:`Message` (which :class:`IncomingMessage` and Green API's ``IncomingText`` both
+satisfy) and :class:`Gateway`, whichever provider is configured.
 
-The helpers at the bottom (:func:`loads_json`, :func:`bounded_str`, :func:`text_fallback`)
-are the parts of parsing and sending that do not depend on a provider, so that no gateway
-keeps its own copy of them.
+The helpers at the bottom (:func:`loads_json`, :func:`require_dict`, :func:`bounded_str`,
+:func:`text_fallback`) are the parts of parsing and sending that do not depend on a provider,
+so that no gateway keeps its own copy of them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ import abc
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from django.http import HttpResponse
+
+from ..phone import phone_digits
 from ..senders import SenderIds
 
 if TYPE_CHECKING:
@@ -31,8 +35,10 @@ __all__ = [
     "GatewayError",
     "Ignored",
     "IncomingMessage",
+    "Message",
     "bounded_str",
     "loads_json",
+    "require_dict",
     "text_fallback",
 ]
 
@@ -85,6 +91,29 @@ class IncomingMessage:
     forwarded: bool = False
 
 
+class Message(Protocol):
+    """What the core reads of an incoming message: :class:`IncomingMessage` and Green API's
+    ``IncomingText`` both have it, so the core never asks which gateway a message came
+    from."""
+
+    @property
+    def chat_id(self) -> str: ...
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def senders(self) -> SenderIds | None: ...
+    @property
+    def quoted_id(self) -> str: ...
+    @property
+    def button_id(self) -> str: ...
+    @property
+    def forwarded(self) -> bool: ...
+
+
 class Gateway(abc.ABC):
     """What the core needs from a WhatsApp provider.
 
@@ -94,14 +123,23 @@ class Gateway(abc.ABC):
 
     #: The value of :attr:`IncomingMessage.gateway` for this provider.
     name: str = ""
+    #: Bodies larger than this are answered "ignored" without being parsed.
+    max_body_bytes: int = 64 * 1024
 
     @abc.abstractmethod
     def authenticate(self, request: HttpRequest) -> bool:
         """Is ``request`` a genuine delivery from the provider? Compares secrets in constant
         time and fails closed when none is configured. Never parses the body."""
 
+    def verify(self, request: HttpRequest) -> HttpResponse:
+        """Answer a webhook request that is not a ``POST`` (Cloud API: the ``GET``
+        subscription handshake). This default, for gateways without one, is a 405."""
+        response = HttpResponse(status=405)
+        response["Allow"] = "POST"
+        return response
+
     @abc.abstractmethod
-    def parse(self, body: bytes) -> list[IncomingMessage]:
+    def parse(self, body: bytes) -> Sequence[Message]:
         """The usable messages of an authenticated delivery, in delivery order.
 
         Raises :class:`Ignored` (and nothing else, whatever the bytes) when there is none.
@@ -121,6 +159,11 @@ class Gateway(abc.ABC):
         with the buttons' titles to type back (:func:`text_fallback`).
         """
         return self.send_text(to, text_fallback(text, buttons), reply_to=reply_to)
+
+    def chat_for_phone(self, phone: str) -> str:
+        """The chat id that writes to the E.164 ``phone`` (this default: its digits, the
+        Cloud API's ``wa_id``)."""
+        return phone_digits(phone)
 
     @abc.abstractmethod
     def checks(self) -> list[Result]:
@@ -142,6 +185,13 @@ def loads_json(body: bytes) -> Any:
     except (UnicodeDecodeError, ValueError, RecursionError):
         # ValueError covers JSONDecodeError, NaN/Infinity and oversized integers.
         raise Ignored("malformed_json") from None
+
+
+def require_dict(value: Any, reason: str) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else :class:`Ignored` with ``reason``."""
+    if not isinstance(value, dict):
+        raise Ignored(reason)
+    return value
 
 
 def bounded_str(value: Any, reason: str, *, max_length: int) -> str:

@@ -16,7 +16,7 @@ from ...exceptions import WhatsAppLoginImproperlyConfigured
 from ...phone import InvalidPhoneNumber, mask_phone, phone_digits
 from ..base import Button, Gateway, Ignored, IncomingMessage
 from .client import CloudAPIAuthError, CloudAPIClient, CloudAPIError, PhoneNumberInfo
-from .payloads import GATEWAY, Delivery, parse_delivery
+from .payloads import GATEWAY, MAX_BODY_BYTES, Delivery, parse_delivery
 from .signature import SIGNATURE_HEADER, verify_challenge, verify_signature
 
 logger = logging.getLogger("django_whatsapp_login")
@@ -43,6 +43,7 @@ class CloudAPIGateway(Gateway):
     """
 
     name = GATEWAY
+    max_body_bytes = MAX_BODY_BYTES
 
     def __init__(self, *, client_factory: Callable[[], CloudAPIClient] | None = None) -> None:
         self._client_factory = client_factory or CloudAPIClient.from_settings

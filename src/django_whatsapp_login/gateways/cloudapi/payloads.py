@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...phone import InvalidPhoneNumber, normalize_phone
-from ...senders import BSUID, PHONE, USERNAME, SenderIds, WhatsAppId
-from ..base import Ignored, IncomingMessage, bounded_str, loads_json
+from ...senders import BSUID, PHONE, USERNAME, SenderIds, WhatsAppId, read_bsuid
+from ..base import Ignored, IncomingMessage, bounded_str, loads_json, require_dict
 
 __all__ = [
     "GATEWAY",
@@ -58,8 +58,6 @@ MAX_BUTTON_ID_CHARS = 256
 
 _DIGITS = re.compile(r"[0-9]{1,15}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
-# "US.13491208655302741918": an ISO country code, a dot, up to 128 alphanumerics.
-_BSUID = re.compile(r"[A-Z]{2}\.[0-9A-Za-z]{1,128}")
 # Meta's username rules: 3-35 of letters, digits, "." and "_", at least one letter.
 _USERNAME = re.compile(r"@?(?=[0-9._]*[A-Za-z])[A-Za-z0-9._]{3,35}")
 _MEDIA = frozenset(
@@ -99,13 +97,6 @@ def read_phone(value: object) -> str | None:
         return normalize_phone("+" + value)
     except InvalidPhoneNumber:
         return None
-
-
-def read_bsuid(value: object) -> str | None:
-    """A business-scoped user id as sent (``"US.13491208655302741918"``), or ``None``."""
-    if isinstance(value, str) and _BSUID.fullmatch(value):
-        return value
-    return None
 
 
 def read_username(value: object) -> str | None:
@@ -200,10 +191,7 @@ def _timestamp(value: Any) -> int:
     return number
 
 
-def _dict(value: Any, reason: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise Ignored(reason)
-    return value
+_dict = require_dict
 
 
 def _typed_text(value: Any, reason: str = "bad_text") -> str:
