@@ -56,6 +56,7 @@ TENANTS = {
     "victim": ("Victim Tenant", "+996555100010"),
     "careful": ("Careful Tenant", "+996555100011"),
     "sandbox": ("Sandbox Tenant", "+996555100012"),
+    "cloud": ("Cloud Tenant", "+996555100013"),
 }
 UNREGISTERED = "+996700999888"
 
@@ -218,6 +219,37 @@ def confirming_site(site: Site, e2e_database: str, green_api: Any) -> Iterator[S
         "confirming",
         GREEN_API_TOKEN=green_api.token,
         GREEN_API_URL=green_api.url,
+    )
+
+
+@pytest.fixture(scope="package")
+def cloud_api(e2e_available: None) -> Iterator[Any]:
+    """The fake Graph API (tests/fake_cloudapi.py) on 127.0.0.1."""
+    from tests.fake_cloudapi import FakeCloudAPI
+
+    fake = FakeCloudAPI().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture(scope="package")
+def cloud_site(site: Site, e2e_database: str, cloud_api: Any) -> Iterator[Site]:
+    """The example project switched to Meta's Cloud API: the one documented setting
+    (WHATSAPP_LOGIN_GATEWAY) and the Cloud API credentials, here the fake's."""
+    from tests import fake_cloudapi as fake
+
+    yield from _site(
+        e2e_database,
+        "cloudapi",
+        WHATSAPP_LOGIN_GATEWAY="cloudapi",
+        CLOUD_API_ACCESS_TOKEN=fake.ACCESS_TOKEN,
+        CLOUD_API_PHONE_NUMBER_ID=fake.PHONE_NUMBER_ID,
+        CLOUD_API_APP_SECRET=fake.APP_SECRET,
+        CLOUD_API_VERIFY_TOKEN=fake.VERIFY_TOKEN,
+        CLOUD_API_APP_ID=fake.APP_ID,
+        E2E_CLOUD_API_URL=cloud_api.url,
     )
 
 

@@ -16,3 +16,9 @@ from config.settings import *  # noqa: F403
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 ROOT_URLCONF = "tests.e2e.server_urls"
+
+import os  # noqa: E402
+
+# The Cloud API tests point the gateway at the fake Graph API on 127.0.0.1.
+if os.environ.get("E2E_CLOUD_API_URL"):
+    WHATSAPP_LOGIN_CLOUD_API_URL = os.environ["E2E_CLOUD_API_URL"]
