@@ -12,6 +12,8 @@ from typing import Any
 from .conftest import TENANTS, Site, shot
 from .test_login_in_browser import (
     DESKTOP,
+    PHONE,
+    STATUS,
     assert_logged_in,
     chat_id,
     open_login,
@@ -94,5 +96,46 @@ def test_the_sandbox_shows_the_question_and_answers_it(chromium, sandbox_site: S
         shot(page, "sandbox-question")
         page.click("text=Answer YES")
         assert_logged_in(page, sandbox_site, "sandbox")
+    finally:
+        context.close()
+
+
+def fits_the_phone(page: Any, selector: str) -> None:
+    """``selector`` is on screen without scrolling sideways, and the page does not overflow."""
+    box = page.locator(selector).bounding_box()
+    assert box is not None, f"{selector} is not rendered"
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    assert box["y"] + box["height"] <= PHONE["height"], f"{selector} is below the fold: {box}"
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page scrolls sideways by {overflow}px"
+
+
+def test_on_a_phone_the_waiting_and_refused_states_are_readable_without_scrolling(
+    chromium, confirming_site: Site, green_api
+):
+    """The person who is asked is on a phone: the "answer YES" state and the "refused" state
+    with its "Get a new code" button fit a phone screen (the PNGs are kept as artifacts)."""
+    victim = TENANTS["victim"][1]
+    context = chromium.new_context(
+        viewport=PHONE,
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+        user_agent=ATTACKER_UA,
+    )
+    try:
+        page = open_login(context, confirming_site)
+        fits_the_phone(page, "a[data-wl-link]")
+        assert send(confirming_site, page_message(page), victim)["status"] == (
+            "awaiting_confirmation"
+        )
+        wait_for_status(page, "Check WhatsApp and answer YES")
+        fits_the_phone(page, STATUS)
+        shot(page, "phone-confirmation-awaiting")
+        assert send(confirming_site, "NO", victim)["reason"] == "declined"
+        wait_for_status(page, "You answered NO")
+        fits_the_phone(page, STATUS)
+        fits_the_phone(page, "[data-wl-new]")
+        shot(page, "phone-confirmation-refused")
     finally:
         context.close()
