@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 import time
-from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult
 
 from django_whatsapp_login.gateways.cloudapi.signature import sign
+
+from .fake_server import Answer, FakeServer
 
 VERSION = "v26.0"
 PHONE_NUMBER_ID = "100000000000001"
@@ -65,7 +64,7 @@ EXPIRED = meta_error(
 INVALID_TOKEN = meta_error("Invalid OAuth access token - Cannot parse access token", 190)
 
 
-class FakeCloudAPI:
+class FakeCloudAPI(FakeServer):
     def __init__(
         self,
         *,
@@ -75,6 +74,7 @@ class FakeCloudAPI:
         token: str = ACCESS_TOKEN,
         app_secret: str = APP_SECRET,
     ) -> None:
+        super().__init__()
         self.version = version
         self.phone_number_id = phone_number_id
         self.app_id = app_id
@@ -95,47 +95,15 @@ class FakeCloudAPI:
             }
         ]
         self.sent: list[dict[str, Any]] = []
-        self.requests: list[tuple[str, str, Any]] = []
         self.authorizations: list[str] = []
         #: The client's backoff waits, filled in by the ``fake_cloudapi`` fixture.
         self.sleeps: list[float] = []
-        self._failures: dict[str, deque[tuple[int, Any, dict[str, str]]]] = {}
-        self._delays: dict[str, float] = {}
         self._expired = False
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
 
     # --- control -----------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeCloudAPI:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def fail(
-        self,
-        call: str,
-        status: int,
-        times: int = 1,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        if body is None:
-            body = meta_error(f"fake {status}", 1, kind="OAuthException")
-        for _ in range(times):
-            self._failures.setdefault(call, deque()).append((status, body, headers or {}))
+    def default_error(self, status: int) -> Any:
+        return meta_error(f"fake {status}", 1, kind="OAuthException")
 
     def rate_limit(self, call: str, retry_after: str = "1", times: int = 1) -> None:
         body = meta_error("(#130429) Rate limit hit", 130429, kind="OAuthException")
@@ -147,12 +115,6 @@ class FakeCloudAPI:
 
     def expire_token(self) -> None:
         self._expired = True
-
-    def delay(self, call: str, seconds: float) -> None:
-        self._delays[call] = seconds
-
-    def calls(self, call: str) -> list[tuple[str, str, Any]]:
-        return [r for r in self.requests if r[1] == call]
 
     # --- the API -----------------------------------------------------------------------
 
@@ -179,12 +141,9 @@ class FakeCloudAPI:
             return 401, INVALID_TOKEN, {"WWW-Authenticate": 'OAuth "Facebook Platform"'}
         if self._expired:
             return 401, EXPIRED, {"WWW-Authenticate": 'OAuth "Facebook Platform"'}
-        if call in self._delays:
-            time.sleep(self._delays[call])
-        with self._lock:
-            failures = self._failures.get(call)
-            if failures:
-                return failures.popleft()
+        failure = self.scripted(call)
+        if failure is not None:
+            return failure
         return getattr(self, "api_" + call)(body)
 
     def api_phone_number(self, body: Any) -> tuple[int, Any, dict[str, str]]:
@@ -234,41 +193,8 @@ class FakeCloudAPI:
 
     # --- HTTP plumbing -----------------------------------------------------------------
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _handle(self) -> None:
-                split = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw else None
-                except ValueError:
-                    body = raw
-                status, data, headers = fake.dispatch(
-                    self.command, split.path, self.headers.get("Authorization", ""), body
-                )
-                payload = json.dumps(data).encode("utf-8")
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except OSError:
-                    pass  # the client gave up waiting (the timeout tests)
-
-            do_GET = do_POST = _handle
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # keep test output clean
-
-        return Handler
+    def respond(self, http_method: str, url: SplitResult, headers: Any, body: Any) -> Answer:
+        return self.dispatch(http_method, url.path, headers.get("Authorization", ""), body)
 
 
 # --- webhook deliveries ------------------------------------------------------------------

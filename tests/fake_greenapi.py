@@ -17,13 +17,11 @@ The token and id in the path are checked like Green API does (401 for a wrong to
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs
+
+from .fake_server import Answer, FakeServer
 
 ID_INSTANCE = "1101000001"
 API_TOKEN = "fake-api-token-5f3c9a1e7b2d4c6e8a0b"
@@ -56,8 +54,11 @@ def default_settings() -> dict[str, Any]:
     }
 
 
-class FakeGreenAPI:
+class FakeGreenAPI(FakeServer):
+    http_methods = ("GET", "POST", "DELETE")
+
     def __init__(self, id_instance: str = ID_INSTANCE, token: str = API_TOKEN) -> None:
+        super().__init__()
         self.id_instance = id_instance
         self.token = token
         self.state: str | None = "authorized"
@@ -75,32 +76,10 @@ class FakeGreenAPI:
         # in here answers existsWhatsapp false.
         self.lids: dict[str, str] = {}
         self.sent: list[dict[str, Any]] = []
-        self.requests: list[tuple[str, str, Any]] = []
         self.events: list[tuple[str, Any]] = []
-        self._failures: dict[str, deque[tuple[int, Any, dict[str, str]]]] = {}
-        self._delays: dict[str, float] = {}
         self._next_receipt = 1
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
 
     # --- control -----------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeGreenAPI:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def queue(self, body: Any) -> int:
         with self._lock:
@@ -108,25 +87,6 @@ class FakeGreenAPI:
             self._next_receipt += 1
             self.notifications.append((receipt, body))
         return receipt
-
-    def fail(
-        self,
-        method: str,
-        status: int,
-        times: int = 1,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        if body is None:
-            body = {"error": f"fake {status}"}
-        for _ in range(times):
-            self._failures.setdefault(method, deque()).append((status, body, headers or {}))
-
-    def delay(self, method: str, seconds: float) -> None:
-        self._delays[method] = seconds
-
-    def calls(self, method: str) -> list[tuple[str, str, Any]]:
-        return [r for r in self.requests if r[1] == method]
 
     # --- the API -----------------------------------------------------------------------
 
@@ -140,11 +100,9 @@ class FakeGreenAPI:
         self.requests.append((http_method, method, body))
         if token != self.token:
             return 401, {"error": "Unauthorized"}, {}
-        if method in self._delays:
-            time.sleep(self._delays[method])
-        failures = self._failures.get(method)
-        if failures:
-            return failures.popleft()
+        failure = self.scripted(method)
+        if failure is not None:
+            return failure
         handler = getattr(self, "api_" + method, None)
         if handler is None:
             return 404, {"error": f"unknown method {method}"}, {}
@@ -214,35 +172,5 @@ class FakeGreenAPI:
 
     # --- HTTP plumbing -----------------------------------------------------------------
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _handle(self) -> None:
-                split = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw else None
-                except ValueError:
-                    body = raw
-                status, data, headers = fake.dispatch(
-                    self.command, split.path, parse_qs(split.query), body
-                )
-                payload = json.dumps(data).encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_DELETE = _handle
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # keep test output clean
-
-        return Handler
+    def respond(self, http_method: str, url: SplitResult, headers: Any, body: Any) -> Answer:
+        return self.dispatch(http_method, url.path, parse_qs(url.query), body)
