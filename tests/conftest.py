@@ -130,7 +130,7 @@ def _fresh_rate_limits(monkeypatch):
 def fake_greenapi(settings, monkeypatch):
     """A fake Green API on 127.0.0.1 (real HTTP), with the settings pointing at it and the
     client's backoff made instantaneous. See tests/fake_greenapi.py."""
-    from django_whatsapp_login import client
+    from django_whatsapp_login.gateways.greenapi import client
 
     from .fake_greenapi import FakeGreenAPI
 

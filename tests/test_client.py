@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from django_whatsapp_login import client as client_module
-from django_whatsapp_login.client import (
+from django_whatsapp_login.gateways.greenapi import client as client_module
+from django_whatsapp_login.gateways.greenapi.client import (
     AuthorizationFailed,
     GreenAPIClient,
     GreenAPIError,

@@ -21,7 +21,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from django_whatsapp_login import greenapi
+from django_whatsapp_login.gateways.greenapi import payloads as greenapi
 from django_whatsapp_login.models import LoginAttempt, ProcessedMessage, Status
 
 from .conftest import WebhookClient, incoming, start

@@ -9,8 +9,8 @@ import time
 import pytest
 from django.core.management import call_command
 
-from django_whatsapp_login import client as client_module
 from django_whatsapp_login import identities
+from django_whatsapp_login.gateways.greenapi import client as client_module
 from django_whatsapp_login.models import WhatsAppIdentity
 
 from .greenapi_helpers import run_command

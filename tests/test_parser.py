@@ -17,7 +17,7 @@ from django_whatsapp_login.attempts import (
     match_code,
     normalize_text,
 )
-from django_whatsapp_login.greenapi import (
+from django_whatsapp_login.gateways.greenapi.payloads import (
     MAX_TEXT_CHARS,
     Ignored,
     IncomingText,

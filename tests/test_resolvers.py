@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 
-from django_whatsapp_login.greenapi import IncomingText
+from django_whatsapp_login.gateways.greenapi.payloads import IncomingText
 from django_whatsapp_login.models import LoginAttempt, RejectReason, Status
 from django_whatsapp_login.resolvers import default_resolver, get_resolver
 

@@ -14,9 +14,10 @@ import pytest
 from django.core.handlers.wsgi import WSGIRequest
 from django.test import Client, override_settings
 
-from django_whatsapp_login import greenapi, webhooks
+from django_whatsapp_login import webhooks
 from django_whatsapp_login.gateways.greenapi import gateway as greenapi_gateway
-from django_whatsapp_login.greenapi import MAX_BODY_BYTES
+from django_whatsapp_login.gateways.greenapi import payloads as greenapi
+from django_whatsapp_login.gateways.greenapi.payloads import MAX_BODY_BYTES
 from django_whatsapp_login.models import Status
 
 from .conftest import TOKEN, WebhookClient, incoming, start

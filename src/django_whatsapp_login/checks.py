@@ -404,7 +404,7 @@ def check_static_collected(app_configs: Any = None, **kwargs: Any) -> list[check
 @checks.register(checks.Tags.security)
 def check_green_api_url(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """E020: WHATSAPP_LOGIN_GREEN_API_URL is plain http to a host other than loopback."""
-    from .client import GreenAPIClient
+    from .gateways.greenapi.client import GreenAPIClient
 
     problem = GreenAPIClient.url_problem(app_settings.GREEN_API_URL)
     if not problem:

@@ -21,7 +21,10 @@ from django.core.cache import cache
 from django.http.request import split_domain_port, validate_host
 from django.urls import Resolver404, resolve
 
-from .client import (
+from .conf import DEFAULT_RESOLVER, app_settings
+from .exceptions import WhatsAppLoginImproperlyConfigured
+from .gateways import get_gateway
+from .gateways.greenapi.client import (
     QUOTA_CACHE_KEY,
     GreenAPIClient,
     GreenAPIError,
@@ -31,9 +34,6 @@ from .client import (
     is_loopback,
     redact,
 )
-from .conf import DEFAULT_RESOLVER, app_settings
-from .exceptions import WhatsAppLoginImproperlyConfigured
-from .gateways import get_gateway
 from .phone import InvalidPhoneNumber, mask_phone, normalize_phone, phone_digits
 from .phone_audit import IdentityCoverage
 

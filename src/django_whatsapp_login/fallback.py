@@ -30,9 +30,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from . import attempts, identities, ratelimit
-from .client import GreenAPIClient, GreenAPIError
 from .conf import app_settings
 from .exceptions import InvalidPhoneNumber, WhatsAppLoginImproperlyConfigured
+from .gateways.greenapi.client import GreenAPIClient, GreenAPIError
 from .models import LoginAttempt, Purpose, Reason, Status
 from .phone import mask_phone, normalize_phone
 from .replies import schedule_question

@@ -1,7 +1,8 @@
 """Who sent a message, in a form that does not depend on the gateway.
 
-A gateway's parser (``greenapi.py`` today, Meta's Cloud API next) turns its own fields into a
-:class:`SenderIds`: every id the delivery carries for the person who wrote, in canonical form.
+A gateway's parser (``gateways/greenapi/payloads.py``, ``gateways/cloudapi/payloads.py``)
+turns its own fields into a :class:`SenderIds`: every id the delivery carries for the person
+who wrote, in canonical form.
 Green API gives a personal chat's ``chatId`` and a ``sender`` (a phone ``…@c.us`` and/or a LID
 ``…@lid``, either side, sometimes empty); the Cloud API will give a ``wa_id``, a business-scoped
 user id and maybe a username. Resolution (``identities.resolve_sender``) only sees this type.

@@ -31,9 +31,9 @@ from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
-from ...client import GreenAPIClient, GreenAPIError
 from ...conf import app_settings
 from ...exceptions import InvalidPhoneNumber, WhatsAppLoginImproperlyConfigured
+from ...gateways.greenapi.client import GreenAPIClient, GreenAPIError
 from ...phone import mask_phone, phone_digits
 from .conf import allauth_settings
 

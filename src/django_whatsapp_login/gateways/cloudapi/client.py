@@ -27,10 +27,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ...client import _remember_secret, is_loopback, redact
 from ...conf import app_settings
 from ...exceptions import WhatsAppLoginImproperlyConfigured
 from ..base import Button, GatewayError
+from ..greenapi.client import _remember_secret, is_loopback, redact
 
 logger = logging.getLogger("django_whatsapp_login")
 

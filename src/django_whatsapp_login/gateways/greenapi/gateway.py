@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
 
-from ...client import GreenAPIClient
 from ...conf import app_settings
-from ...greenapi import MAX_BODY_BYTES, IncomingText, loads, parse_incoming_text
 from ...phone import InvalidPhoneNumber, mask_phone, phone_digits
 from ..base import Button, Gateway, Ignored
+from .client import GreenAPIClient
+from .payloads import MAX_BODY_BYTES, IncomingText, loads, parse_incoming_text
 
 if TYPE_CHECKING:
     from ...doctor import Result

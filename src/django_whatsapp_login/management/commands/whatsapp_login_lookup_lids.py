@@ -25,14 +25,14 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
 from django_whatsapp_login import identities
-from django_whatsapp_login.client import (
+from django_whatsapp_login.exceptions import IdentityConflict, WhatsAppLoginImproperlyConfigured
+from django_whatsapp_login.gateways.greenapi.client import (
     RATE_LIMITS,
     AuthorizationFailed,
     GreenAPIClient,
     GreenAPIError,
     QuotaExceeded,
 )
-from django_whatsapp_login.exceptions import IdentityConflict, WhatsAppLoginImproperlyConfigured
 from django_whatsapp_login.models import IdentityKind, IdentitySource, WhatsAppIdentity
 from django_whatsapp_login.phone import mask_phone
 from django_whatsapp_login.phone_audit import ReachableUser, reachable_users, users_with_lid

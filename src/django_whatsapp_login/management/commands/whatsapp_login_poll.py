@@ -19,9 +19,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
 from django_whatsapp_login import webhooks
-from django_whatsapp_login.client import GreenAPIClient, GreenAPIError
 from django_whatsapp_login.conf import app_settings
 from django_whatsapp_login.exceptions import WhatsAppLoginImproperlyConfigured
+from django_whatsapp_login.gateways.greenapi.client import GreenAPIClient, GreenAPIError
 
 logger = logging.getLogger("django_whatsapp_login")
 
