@@ -31,9 +31,9 @@ from .gateways.greenapi.client import (
     InstanceSettings,
     QuotaExceeded,
     WaSettings,
-    is_loopback,
     redact,
 )
+from .gateways.http import insecure_url_problem
 from .phone import InvalidPhoneNumber, mask_phone, normalize_phone, phone_digits
 from .phone_audit import IdentityCoverage
 
@@ -125,12 +125,11 @@ def is_webhook_path(path: str) -> bool:
 
 def webhook_url_problem(url: str) -> str:
     """Why ``url`` cannot be this site's webhook URL, or ``""``."""
+    problem = insecure_url_problem(url, "use https (Green API sends the token in a header)")
+    if problem:
+        return problem
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if parts.scheme not in ("https", "http") or not host:
-        return f"{url!r} is not an http(s) URL"
-    if parts.scheme == "http" and not is_loopback(host):
-        return f"{url} is plain http: use https (Green API sends the token in a header)"
     if parts.query or parts.fragment:
         return f"{url} has a query or fragment; the webhook needs neither"
     domain, _port = split_domain_port(parts.netloc.rsplit("@", 1)[-1])

@@ -340,7 +340,7 @@ def send_and_get_id(
     """Like :func:`send`, returning the sent message's id ("" if it was not sent). ``to``
     is the chat to write to (default: ``phone``'s personal chat); with ``buttons`` the
     message is a question (:meth:`Gateway.send_question`)."""
-    from .gateways.greenapi.client import redact
+    from .gateways.http import redact
 
     try:
         if not _claim(chat_id, message_id + ":" + kind):

@@ -6,8 +6,8 @@
 
 The access token travels in the ``Authorization`` header, never in a URL. It is kept off
 every ``repr`` and exception text: errors are built from the call's name, the HTTP status
-and Meta's own error fields, with every known secret replaced by ``***`` (the redaction of
-the Green API client, whose logging filter also covers urllib3's request lines).
+and Meta's own error fields, with every known secret replaced by ``***`` (:mod:`..http`,
+whose logging filter also covers urllib3's request lines).
 
 Every request has a timeout. 429 and 5xx answers are retried with exponential backoff or
 the server's ``Retry-After``, but the total wait of one call never exceeds ``max_wait``: a
@@ -23,14 +23,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
 from ...conf import app_settings
 from ...exceptions import WhatsAppLoginImproperlyConfigured
 from ..base import Button, GatewayError
-from ..greenapi.client import _remember_secret, is_loopback, redact
+from ..http import (
+    SessionClient,
+    insecure_url_problem,
+    new_session,
+    redact,
+    remember_secret,
+    retry_after,
+)
 
 logger = logging.getLogger("django_whatsapp_login")
 
@@ -157,13 +163,6 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "")))
-    except ValueError:
-        return None
-
-
 def _check_buttons(buttons: Sequence[Button]) -> None:
     """Meta's rules for reply buttons, checked before a request is spent on them."""
     if not 1 <= len(buttons) <= MAX_BUTTONS:
@@ -188,7 +187,7 @@ def recipient(to: str) -> dict[str, str]:
     return {"recipient": to}
 
 
-class CloudAPIClient:
+class CloudAPIClient(SessionClient):
     """The Graph API for one business phone number.
 
     ``timeout`` is the per-request timeout in seconds; ``max_retries`` extra attempts are
@@ -224,13 +223,12 @@ class CloudAPIClient:
         self._token = access_token
         self._app_token = f"{app_id}|{app_secret}" if app_id and app_secret else ""
         for secret in (access_token, app_secret, self._app_token):
-            _remember_secret(secret)
+            remember_secret(secret)
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_wait = max_wait
-        self.session = session or requests.Session()
-        self.session.headers.setdefault("User-Agent", "django-whatsapp-login")
+        self.session = new_session(session)
 
     @classmethod
     def from_settings(cls, **kwargs: Any) -> CloudAPIClient:
@@ -251,25 +249,10 @@ class CloudAPIClient:
     def url_problem(api_url: str) -> str:
         """Why ``api_url`` must not receive the token, or ``""`` (plain http only on
         loopback: a local fake)."""
-        parts = urlsplit(api_url)
-        host = parts.hostname or ""
-        if parts.scheme not in ("http", "https") or not host:
-            return f"{api_url!r} is not an http(s) URL"
-        if parts.scheme == "http" and not is_loopback(host):
-            return f"{api_url} is plain http: the access token would cross the network in clear"
-        return ""
+        return insecure_url_problem(api_url, "the access token would cross the network in clear")
 
     def __repr__(self) -> str:
         return f"<CloudAPIClient {self.api_url}/{self.version} phone {self.phone_number_id}>"
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self) -> CloudAPIClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- the API calls ---------------------------------------------------------------------
 
@@ -382,7 +365,7 @@ class CloudAPIClient:
         waited = 0.0
         attempt = 0
         while True:
-            retry_after: float | None = None
+            wait_for: float | None = None
             cause: Exception | None = None
             try:
                 response = self.session.request(
@@ -408,10 +391,10 @@ class CloudAPIClient:
                     return self._decode(call, response)
                 error = self._http_error(call, response)
                 if response.status_code == 429:
-                    retry_after = _retry_after(response)
+                    wait_for = retry_after(response)
                 elif response.status_code < 500:
                     raise error
-            wait = retry_after if retry_after is not None else self.backoff * (2**attempt)
+            wait = wait_for if wait_for is not None else self.backoff * (2**attempt)
             if attempt >= self.max_retries or waited + wait > self.max_wait:
                 raise error from cause
             logger.warning("%s; retrying in %.1f s", error, wait)

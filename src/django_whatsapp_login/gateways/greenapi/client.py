@@ -8,8 +8,8 @@ exception text or a ``repr``:
   every known secret replaced by ``***``;
 - exceptions raised by ``requests`` (whose text contains the URL) are not chained (``from
   None``); their redacted text is kept in :attr:`GreenAPIError.detail` instead;
-- urllib3 logs each request line at DEBUG level, URL included: a logging filter on the
-  ``urllib3.connectionpool`` logger redacts the tokens of every client created here.
+- urllib3 logs each request line at DEBUG level, URL included: the logging filter of
+  :mod:`..http` redacts the tokens of every client created here.
 
 One ``requests.Session`` per client, a timeout on every call, and retries with backoff on
 429 and 5xx. Green API limits each method per instance (1 request/s for the settings calls,
@@ -19,33 +19,47 @@ accordingly and honours ``Retry-After``.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
 from ...conf import app_settings
 from ...exceptions import WhatsAppLoginImproperlyConfigured
 from ...phone import chat_id_to_lid, phone_digits
+from ..http import (
+    SessionClient,
+    insecure_url_problem,
+    is_loopback,
+    new_session,
+    redact,
+    remember_secret,
+    retry_after,
+)
 
 logger = logging.getLogger("django_whatsapp_login")
 
 __all__ = [
+    "QUOTA_CACHE_KEY",
+    "RATE_LIMITS",
+    "AuthorizationFailed",
     "GreenAPIClient",
     "GreenAPIError",
     "InstanceSettings",
     "InstanceState",
     "Notification",
     "QuotaExceeded",
+    "RateLimited",
     "SentMessage",
     "WaSettings",
     "WhatsAppCheck",
+    "is_loopback",
+    "parse_flag",
+    "redact",
 ]
 
 #: Requests per second Green API allows per instance and method (docs: "ratelimiter").
@@ -69,46 +83,6 @@ QUOTA_CACHE_KEY = "whatsapp_login:greenapi:quota_exceeded"
 
 # Indirection so tests can make backoff instantaneous without patching time.sleep globally.
 _sleep: Callable[[float], None] = time.sleep
-
-_SECRETS: set[str] = set()
-_SECRETS_LOCK = threading.Lock()
-
-
-def redact(text: object) -> str:
-    """``text`` with every Green API token known to this process replaced by ``***``."""
-    value = str(text)
-    with _SECRETS_LOCK:
-        secrets = sorted(_SECRETS, key=len, reverse=True)
-    for secret in secrets:
-        value = value.replace(secret, "***")
-    return value
-
-
-def _remember_secret(secret: str) -> None:
-    if secret:
-        with _SECRETS_LOCK:
-            _SECRETS.add(secret)
-
-
-class _RedactingFilter(logging.Filter):
-    """Rewrites urllib3's request lines (``"GET /waInstance1/getSettings/<token> ..."``)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is not ours to fix
-            return True
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-_FILTER = _RedactingFilter()
-for _name in ("urllib3.connectionpool", "urllib3.util.retry", "requests"):
-    if _FILTER not in logging.getLogger(_name).filters:
-        logging.getLogger(_name).addFilter(_FILTER)
-
 
 # --- errors ---------------------------------------------------------------------------
 
@@ -238,17 +212,7 @@ class WhatsAppCheck:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-def is_loopback(host: str) -> bool:
-    """``localhost`` or a loopback IP address (plain http is tolerated only there)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class GreenAPIClient:
+class GreenAPIClient(SessionClient):
     """The Green API HTTP API of one instance.
 
     ``max_retries`` extra attempts are made on 429, 5xx and connection errors (5xx and read
@@ -275,12 +239,11 @@ class GreenAPIClient:
         self.api_url = api_url.rstrip("/")
         self.id_instance = str(id_instance)
         self._token = api_token
-        _remember_secret(api_token)
+        remember_secret(api_token)
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
-        self.session = session or requests.Session()
-        self.session.headers.setdefault("User-Agent", "django-whatsapp-login")
+        self.session = new_session(session)
         self._last_call: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -291,16 +254,11 @@ class GreenAPIClient:
         The token is part of every request's path, so over plain http anyone on the way
         reads it. Plain http is accepted only for a loopback host (a local fake or tunnel).
         """
-        parts = urlsplit(api_url)
-        host = parts.hostname or ""
-        if parts.scheme not in ("http", "https") or not host:
-            return f"{api_url!r} is not an http(s) URL"
-        if parts.scheme == "http" and not is_loopback(host):
-            return (
-                f"{api_url} is plain http: the API token rides in every request's URL, so "
-                "anyone on the way would read it; use the https apiUrl from the console"
-            )
-        return ""
+        return insecure_url_problem(
+            api_url,
+            "the API token rides in every request's URL, so anyone on the way would read it; "
+            "use the https apiUrl from the console",
+        )
 
     @classmethod
     def from_settings(cls, **kwargs: Any) -> GreenAPIClient:
@@ -315,15 +273,6 @@ class GreenAPIClient:
 
     def __repr__(self) -> str:
         return f"<GreenAPIClient {self.api_url} waInstance{self.id_instance}>"
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self) -> GreenAPIClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- the API methods ---------------------------------------------------------------
 
@@ -497,7 +446,7 @@ class GreenAPIClient:
                     return self._decode(method, response)
                 error = self._http_error(method, response)
                 if status == 429:
-                    delay = _retry_after(response)
+                    delay = retry_after(response, at_most=MAX_RETRY_AFTER)
                 elif not (status >= 500 and idempotent):
                     raise error
             if attempt >= retries:
@@ -543,14 +492,6 @@ class GreenAPIClient:
         if status >= 500:
             return GreenAPIError(method, "Green API server error", status=status, detail=text)
         return GreenAPIError(method, "unexpected answer", status=status, detail=text)
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    try:
-        return min(MAX_RETRY_AFTER, max(0.0, float(value)))
-    except ValueError:
-        return None
 
 
 def _record_quota(method: str, error: GreenAPIError) -> None:
