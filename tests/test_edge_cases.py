@@ -107,7 +107,7 @@ def test_rate_limit_rules_describe_themselves():
     ],
 )
 def test_authorization_header(token, header):
-    from django_whatsapp_login.doctor import authorization_header
+    from django_whatsapp_login.gateways.greenapi.checks import authorization_header
 
     assert authorization_header(token) == header
 
@@ -126,14 +126,14 @@ def test_authorization_header(token, header):
     ],
 )
 def test_webhook_url_problem(url, problem):
-    from django_whatsapp_login.doctor import webhook_url_problem
+    from django_whatsapp_login.gateways.greenapi.checks import webhook_url_problem
 
     found = webhook_url_problem(url)
     assert (problem in found) if problem else found == ""
 
 
 def test_webhook_url_in_debug_without_allowed_hosts(settings):
-    from django_whatsapp_login.doctor import webhook_url_problem
+    from django_whatsapp_login.gateways.greenapi.checks import webhook_url_problem
 
     settings.DEBUG, settings.ALLOWED_HOSTS = True, []
     assert webhook_url_problem("http://localhost/whatsapp/webhook/") == ""

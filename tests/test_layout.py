@@ -96,3 +96,28 @@ def test_alias_modules_hold_no_logic():
     for name in ("client.py", "greenapi.py"):
         source = (root / name).read_text()
         assert "\ndef " not in source and "\nclass " not in source, name
+
+
+def test_the_doctor_s_old_names_reach_the_green_api_checks():
+    from django_whatsapp_login import doctor
+    from django_whatsapp_login.doctor import authorization_header, webhook_url_problem
+    from django_whatsapp_login.gateways.greenapi import checks
+
+    assert webhook_url_problem is checks.webhook_url_problem
+    assert authorization_header is checks.authorization_header
+    assert doctor.STATES is checks.STATES
+    assert doctor.is_webhook_path is checks.is_webhook_path
+    with pytest.raises(AttributeError, match="no_such_name"):
+        doctor.no_such_name  # noqa: B018
+
+
+def test_each_gateway_is_a_folder_with_its_own_checks():
+    from django_whatsapp_login.gateways.cloudapi import checks as cloud_checks
+    from django_whatsapp_login.gateways.cloudapi.gateway import CloudAPIGateway
+    from django_whatsapp_login.gateways.greenapi import checks as green_checks
+    from django_whatsapp_login.gateways.greenapi.gateway import GreenAPIGateway
+
+    assert CloudAPIGateway.__module__.startswith("django_whatsapp_login.gateways.cloudapi.")
+    assert GreenAPIGateway.__module__.startswith("django_whatsapp_login.gateways.greenapi.")
+    assert cloud_checks.run_checks.__module__ == cloud_checks.__name__
+    assert green_checks.GreenAPIChecks.__module__ == green_checks.__name__

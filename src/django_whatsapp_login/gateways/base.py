@@ -27,7 +27,7 @@ from ..senders import SenderIds
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
-    from ..doctor import Result
+    from ..doctor import Checkup, Result
 
 __all__ = [
     "Button",
@@ -166,8 +166,21 @@ class Gateway(abc.ABC):
         return phone_digits(phone)
 
     @abc.abstractmethod
-    def checks(self) -> list[Result]:
-        """The doctor's checks of this gateway's configuration (pass/fail/fix lines)."""
+    def checks(self, checkup: Checkup | None = None) -> list[Result]:
+        """The doctor's checks of this gateway's configuration: its pass/fail/fix lines, in
+        order (``manage.py whatsapp_login_check`` shows them before the user checks).
+
+        ``checkup`` carries the command's options (``url``, ``poll``...) and ``notes`` to keep
+        what :meth:`self_test` needs; ``None`` (called outside the doctor) means the defaults.
+        Build the lines with :func:`django_whatsapp_login.doctor.result`. A gateway written
+        for the older ``checks(self)`` still works: the doctor then calls it without one.
+        """
+
+    def self_test(self, checkup: Checkup) -> list[Result]:
+        """``whatsapp_login_check --self-test``: the lines of a live round trip (Green API:
+        a test delivery to the webhook URL), shown after the user checks. This default, for
+        gateways without one, adds no line."""
+        return []
 
 
 # --- helpers shared by the gateways ---------------------------------------------------

@@ -1,5 +1,5 @@
-"""The Cloud API gateway: Meta's webhook and Graph API behind the :class:`Gateway` interface,
-and the doctor's checks of its configuration."""
+"""The Cloud API gateway: Meta's webhook and Graph API behind the :class:`Gateway` interface
+(its doctor's checks are in :mod:`.checks`)."""
 
 from __future__ import annotations
 
@@ -11,27 +11,18 @@ from django.http import HttpRequest, HttpResponse
 
 from ... import ratelimit
 from ...conf import app_settings
-from ...doctor import FAIL, PASS, SKIP, WARN, Result
+from ...doctor import Checkup, Result
 from ...exceptions import WhatsAppLoginImproperlyConfigured
-from ...phone import InvalidPhoneNumber, mask_phone, phone_digits
 from ..base import Button, Gateway, Ignored, IncomingMessage
-from .client import CloudAPIAuthError, CloudAPIClient, CloudAPIError, PhoneNumberInfo
+from .checks import run_checks
+from .client import CloudAPIClient
 from .payloads import GATEWAY, MAX_BODY_BYTES, Delivery, parse_delivery
 from .signature import SIGNATURE_HEADER, verify_challenge, verify_signature
 
 logger = logging.getLogger("django_whatsapp_login")
 
-__all__ = [
-    "CloudAPIGateway",
-    "check_phone_number",
-    "check_secrets",
-    "check_settings",
-    "check_subscription",
-    "check_token",
-    "run_checks",
-]
+__all__ = ["CloudAPIGateway"]
 
-DASHBOARD = "https://developers.facebook.com/apps"
 _HANDSHAKE_PARAMS = ("hub.mode", "hub.verify_token", "hub.challenge")
 
 
@@ -150,219 +141,7 @@ class CloudAPIGateway(Gateway):
 
     # --- the doctor ------------------------------------------------------------------------
 
-    def checks(self) -> list[Result]:
+    def checks(self, checkup: Checkup | None = None) -> list[Result]:
+        """Settings, webhook secrets, the token, the business number, the webhook
+        subscription (:mod:`.checks`)."""
         return run_checks(self.client)
-
-
-# --- the doctor's checks: one concern each -------------------------------------------------
-
-
-def _result(id: str, title: str, status: str, detail: str, fix: str = "") -> Result:
-    # Like Doctor.add: a fix is only shown where something is to be fixed.
-    return Result(id, title, status, detail, fix if status in (FAIL, WARN) else "")
-
-
-def check_settings() -> Result:
-    """The settings needed to call the Graph API are set, and the URL is safe for a token."""
-    title = "Cloud API settings"
-    missing = [
-        name
-        for name, value in (
-            ("WHATSAPP_LOGIN_CLOUD_API_ACCESS_TOKEN", app_settings.CLOUD_API_ACCESS_TOKEN),
-            ("WHATSAPP_LOGIN_CLOUD_API_PHONE_NUMBER_ID", app_settings.CLOUD_API_PHONE_NUMBER_ID),
-        )
-        if not value
-    ]
-    if missing:
-        return _result(
-            "cloudapi_settings",
-            title,
-            FAIL,
-            "missing: " + ", ".join(missing),
-            f"in {DASHBOARD} > your app > WhatsApp > API Setup, copy the phone number id; "
-            "create a permanent token for a system user in Business Settings > System users",
-        )
-    problem = CloudAPIClient.url_problem(app_settings.CLOUD_API_URL)
-    if problem:
-        return _result(
-            "cloudapi_settings",
-            title,
-            FAIL,
-            problem,
-            "set WHATSAPP_LOGIN_CLOUD_API_URL to https://graph.facebook.com (or remove it)",
-        )
-    return _result(
-        "cloudapi_settings",
-        title,
-        PASS,
-        f"phone number id {app_settings.CLOUD_API_PHONE_NUMBER_ID}, Graph API "
-        f"{app_settings.CLOUD_API_API_VERSION}",
-    )
-
-
-def check_secrets() -> Result:
-    """The webhook can authenticate Meta: an app secret and a verify token are set."""
-    title = "Webhook secrets"
-    try:
-        secrets = app_settings.CLOUD_API_APP_SECRETS
-        tokens = app_settings.CLOUD_API_VERIFY_TOKENS
-    except WhatsAppLoginImproperlyConfigured as err:
-        return _result("cloudapi_secrets", title, FAIL, str(err), "use a string or a list")
-    missing = []
-    if not secrets:
-        missing.append("WHATSAPP_LOGIN_CLOUD_API_APP_SECRET (without it every delivery gets 401)")
-    if not tokens:
-        missing.append(
-            "WHATSAPP_LOGIN_CLOUD_API_VERIFY_TOKEN (without it Meta cannot verify the "
-            "webhook URL: 403)"
-        )
-    if missing:
-        return _result(
-            "cloudapi_secrets",
-            title,
-            FAIL,
-            "missing: " + "; ".join(missing),
-            f"the app secret is in {DASHBOARD} > your app > App settings > Basic; the verify "
-            'token is any random value: python -c "import secrets; '
-            'print(secrets.token_urlsafe(32))", entered in WhatsApp > Configuration too',
-        )
-    return _result(
-        "cloudapi_secrets",
-        title,
-        PASS,
-        f"{len(secrets)} app secret(s), {len(tokens)} verify token(s)",
-    )
-
-
-def check_token(client: CloudAPIClient) -> tuple[Result, PhoneNumberInfo | None]:
-    """The access token works: Meta answers for the phone number id with it."""
-    title = "Cloud API access token"
-    try:
-        info = client.phone_number()
-    except CloudAPIAuthError as err:
-        return (
-            _result(
-                "cloudapi_token",
-                title,
-                FAIL,
-                f"the access token is refused: {err}",
-                "create a permanent token for a system user (Business Settings > System "
-                "users > Generate new token, with whatsapp_business_messaging and "
-                "whatsapp_business_management) and set WHATSAPP_LOGIN_CLOUD_API_ACCESS_TOKEN",
-            ),
-            None,
-        )
-    except CloudAPIError as err:
-        return (
-            _result(
-                "cloudapi_token",
-                title,
-                FAIL,
-                str(err),
-                "check WHATSAPP_LOGIN_CLOUD_API_PHONE_NUMBER_ID (WhatsApp > API Setup) and "
-                "WHATSAPP_LOGIN_CLOUD_API_URL",
-            ),
-            None,
-        )
-    name = f" ({info.verified_name})" if info.verified_name else ""
-    return _result("cloudapi_token", title, PASS, f"valid for +{info.digits}{name}"), info
-
-
-def check_phone_number(info: PhoneNumberInfo | None) -> Result:
-    """The phone number id is the number users are told to write to."""
-    title = "Business phone"
-    if info is None:
-        return _result("cloudapi_phone", title, SKIP, "skipped: the token check failed")
-    try:
-        ours = phone_digits(app_settings.BUSINESS_PHONE)
-    except InvalidPhoneNumber:
-        return _result(
-            "cloudapi_phone",
-            title,
-            FAIL,
-            "WHATSAPP_LOGIN_BUSINESS_PHONE is not set",
-            f'set WHATSAPP_LOGIN_BUSINESS_PHONE = "+{info.digits}"',
-        )
-    if info.digits != ours:
-        return _result(
-            "cloudapi_phone",
-            title,
-            FAIL,
-            f"the phone number id {info.id} is {mask_phone(info.digits)}, but "
-            f"WHATSAPP_LOGIN_BUSINESS_PHONE is {mask_phone(ours)}: users would write to a "
-            "number whose messages this site never receives",
-            f'set WHATSAPP_LOGIN_BUSINESS_PHONE = "+{info.digits}", or the phone number id of '
-            "the right number",
-        )
-    if info.quality_rating.upper() == "RED":
-        return _result(
-            "cloudapi_phone",
-            title,
-            WARN,
-            f"+{ours}, quality rating RED: Meta may limit what this number sends",
-            "see the number's quality in WhatsApp Manager > Phone numbers",
-        )
-    return _result("cloudapi_phone", title, PASS, f"+{ours}")
-
-
-def check_subscription(client: CloudAPIClient) -> Result:
-    """The app is subscribed to the ``messages`` field, so messages reach the webhook."""
-    title = "Webhook subscription"
-    if not app_settings.CLOUD_API_APP_ID:
-        return _result(
-            "cloudapi_subscription",
-            title,
-            WARN,
-            "cannot check: WHATSAPP_LOGIN_CLOUD_API_APP_ID is not set",
-            f"set it to the app id shown in {DASHBOARD}",
-        )
-    fix = (
-        f"in {DASHBOARD} > your app > WhatsApp > Configuration, set the callback URL and "
-        "verify token, then subscribe to the messages field"
-    )
-    try:
-        subscriptions = client.subscriptions()
-    except (CloudAPIError, WhatsAppLoginImproperlyConfigured) as err:
-        return _result("cloudapi_subscription", title, FAIL, str(err), fix)
-    for subscription in subscriptions:
-        if subscription.object == "whatsapp_business_account" and subscription.active:
-            if "messages" in subscription.fields:
-                return _result(
-                    "cloudapi_subscription",
-                    title,
-                    PASS,
-                    f"messages -> {subscription.callback_url}",
-                )
-            return _result(
-                "cloudapi_subscription",
-                title,
-                FAIL,
-                "the app's webhook is not subscribed to the messages field (subscribed: "
-                + (", ".join(subscription.fields) or "none")
-                + "): no message ever reaches this site",
-                fix,
-            )
-    return _result(
-        "cloudapi_subscription",
-        title,
-        FAIL,
-        "the app has no active WhatsApp Business Account webhook",
-        fix,
-    )
-
-
-def run_checks(client_factory: Callable[[], CloudAPIClient]) -> list[Result]:
-    """Every Cloud API check, in order; the remote ones are skipped without settings."""
-    results = [check_settings(), check_secrets()]
-    if results[0].status == FAIL:
-        reason = "skipped: the Cloud API settings are incomplete"
-        results += [
-            _result("cloudapi_token", "Cloud API access token", SKIP, reason),
-            _result("cloudapi_phone", "Business phone", SKIP, reason),
-            _result("cloudapi_subscription", "Webhook subscription", SKIP, reason),
-        ]
-        return results
-    with client_factory() as client:
-        token, info = check_token(client)
-        results += [token, check_phone_number(info), check_subscription(client)]
-    return results

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from django.http import HttpRequest
 
 from ...conf import app_settings
+from ...doctor import Checkup, Result
 from ...phone import InvalidPhoneNumber, mask_phone, phone_digits
 from ..base import Button, Gateway, Ignored
 from .client import GreenAPIClient
 from .payloads import MAX_BODY_BYTES, IncomingText, loads, parse_incoming_text
-
-if TYPE_CHECKING:
-    from ...doctor import Result
 
 logger = logging.getLogger("django_whatsapp_login")
 
@@ -94,6 +92,10 @@ class GreenAPIGateway(Gateway):
     name = GATEWAY
     max_body_bytes = MAX_BODY_BYTES
 
+    def __init__(self, *, client_factory: Callable[[], GreenAPIClient] | None = None) -> None:
+        #: Builds the client of the doctor's checks (tests inject one); ``None``: the settings'.
+        self._client_factory = client_factory
+
     def authenticate(self, request: HttpRequest) -> bool:
         """The ``Authorization`` header against every ``WHATSAPP_LOGIN_WEBHOOK_TOKEN``."""
         return token_is_valid(request.headers.get("Authorization", ""), app_settings.WEBHOOK_TOKENS)
@@ -119,7 +121,18 @@ class GreenAPIGateway(Gateway):
     def chat_for_phone(self, phone: str) -> str:
         return phone_digits(phone) + "@c.us"
 
-    def checks(self) -> list[Result]:
-        """Green API's checks are still the doctor's own (``doctor.Doctor``), which this
-        gateway does not duplicate."""
-        return []
+    # The checks import this module (token_is_valid), and receiving a webhook needs none of
+    # them: they are loaded when the doctor runs.
+
+    def checks(self, checkup: Checkup | None = None) -> list[Result]:
+        """The instance, its webhook settings, LID mode and the quota
+        (:mod:`.checks`)."""
+        from .checks import GreenAPIChecks
+
+        return GreenAPIChecks(checkup or Checkup(), self._client_factory).run()
+
+    def self_test(self, checkup: Checkup) -> list[Result]:
+        """An authenticated test delivery to the webhook URL (:func:`.checks.self_test`)."""
+        from .checks import self_test
+
+        return self_test(checkup)

@@ -11,8 +11,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_whatsapp_login.conf import app_settings
-from django_whatsapp_login.doctor import webhook_url_problem
 from django_whatsapp_login.exceptions import WhatsAppLoginImproperlyConfigured
+from django_whatsapp_login.gateways.greenapi.checks import webhook_url_problem
 from django_whatsapp_login.gateways.greenapi.client import (
     GreenAPIClient,
     GreenAPIError,
