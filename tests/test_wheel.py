@@ -45,6 +45,16 @@ REQUIRED = [
     f"{PACKAGE}/locale/ru/LC_MESSAGES/django.mo",
     f"{PACKAGE}/locale/en/LC_MESSAGES/django.mo",
     f"{PACKAGE}/management/commands/whatsapp_login_check.py",
+    # One folder per gateway, and the old import paths that alias its modules.
+    f"{PACKAGE}/gateways/base.py",
+    f"{PACKAGE}/gateways/http.py",
+    f"{PACKAGE}/gateways/greenapi/payloads.py",
+    f"{PACKAGE}/gateways/greenapi/client.py",
+    f"{PACKAGE}/gateways/greenapi/checks.py",
+    f"{PACKAGE}/gateways/cloudapi/client.py",
+    f"{PACKAGE}/gateways/cloudapi/checks.py",
+    f"{PACKAGE}/client.py",
+    f"{PACKAGE}/greenapi.py",
 ]
 
 SETTINGS = """
@@ -77,6 +87,9 @@ import django_whatsapp_login
 setup_test_environment()
 html = Client().get("/w/").content.decode()
 assert "Войти через WhatsApp" in html, html[:500]
+import django_whatsapp_login.client, django_whatsapp_login.greenapi
+from django_whatsapp_login.gateways.greenapi import client, payloads
+assert django_whatsapp_login.client is client and django_whatsapp_login.greenapi is payloads
 print("installed", django_whatsapp_login.__version__)
 """
 

@@ -122,10 +122,24 @@ _Client = TypeVar("_Client", bound="SessionClient")
 
 
 class SessionClient:
-    """A client over one ``requests.Session`` (:attr:`session`), usable as a context
-    manager that closes it."""
+    """A client of one HTTP API over one ``requests.Session``, usable as a context manager
+    that closes it: the base URL (no trailing slash), the per-request ``timeout`` in seconds,
+    and how often and how fast (``backoff * 2**n`` seconds) a failed call is retried."""
 
-    session: requests.Session
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        timeout: float,
+        max_retries: int,
+        backoff: float,
+        session: requests.Session | None,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.session = new_session(session)
 
     def close(self) -> None:
         self.session.close()

@@ -32,7 +32,6 @@ from ..base import Button, GatewayError
 from ..http import (
     SessionClient,
     insecure_url_problem,
-    new_session,
     redact,
     remember_secret,
     retry_after,
@@ -216,7 +215,9 @@ class CloudAPIClient(SessionClient):
                 "WHATSAPP_LOGIN_CLOUD_API_PHONE_NUMBER_ID and WHATSAPP_LOGIN_CLOUD_API_ACCESS_"
                 "TOKEN must be set to call the Cloud API."
             )
-        self.api_url = api_url.rstrip("/")
+        super().__init__(
+            api_url, timeout=timeout, max_retries=max_retries, backoff=backoff, session=session
+        )
         self.version = version
         self.phone_number_id = str(phone_number_id)
         self.app_id = str(app_id)
@@ -224,11 +225,7 @@ class CloudAPIClient(SessionClient):
         self._app_token = f"{app_id}|{app_secret}" if app_id and app_secret else ""
         for secret in (access_token, app_secret, self._app_token):
             remember_secret(secret)
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff = backoff
         self.max_wait = max_wait
-        self.session = new_session(session)
 
     @classmethod
     def from_settings(cls, **kwargs: Any) -> CloudAPIClient:

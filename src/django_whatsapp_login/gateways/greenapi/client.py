@@ -35,7 +35,6 @@ from ..http import (
     SessionClient,
     insecure_url_problem,
     is_loopback,
-    new_session,
     redact,
     remember_secret,
     retry_after,
@@ -236,14 +235,12 @@ class GreenAPIClient(SessionClient):
                 "WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE and WHATSAPP_LOGIN_GREEN_API_TOKEN must "
                 "be set to call the Green API."
             )
-        self.api_url = api_url.rstrip("/")
+        super().__init__(
+            api_url, timeout=timeout, max_retries=max_retries, backoff=backoff, session=session
+        )
         self.id_instance = str(id_instance)
         self._token = api_token
         remember_secret(api_token)
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.session = new_session(session)
         self._last_call: dict[str, float] = {}
         self._lock = threading.Lock()
 
