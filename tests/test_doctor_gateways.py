@@ -201,3 +201,19 @@ def test_green_api_shows_green_api_lines_only(fake_greenapi, fake_cloudapi, sett
     assert not any(i.startswith("cloudapi_") for i in ids)
     assert fake_cloudapi.requests == []  # the Cloud API is configured too, but not asked
     assert fake_greenapi.calls("getStateInstance")
+
+
+def test_doctor_s_client_factory_still_builds_the_green_api_client(fake_greenapi, settings):
+    from django_whatsapp_login.gateways.greenapi.client import GreenAPIClient
+
+    settings.WHATSAPP_LOGIN_GATEWAY = "greenapi"
+    make_healthy(fake_greenapi)
+    built = []
+
+    def factory():
+        built.append(GreenAPIClient.from_settings(max_retries=0))
+        return built[-1]
+
+    report = doctor.Doctor(client_factory=factory).run()
+    assert len(built) == 1
+    assert {r.id: r.status for r in report.results}["instance_state"] == doctor.PASS
