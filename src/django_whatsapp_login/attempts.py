@@ -7,6 +7,7 @@
        │                                  └── question not sent ──▶ rejected (confirmation_unsent)
        ├── TTL passes / message outside it ──▶ expired  ├── another sender ──▶ rejected
        ├── unknown / shared / inactive / conflicting ids ──▶ rejected
+       ├── forwarded login text ──▶ rejected (forwarded)
        ├── unknown LID alone ──▶ rejected (lid_sender) ──phone fallback──▶ confirmed (or asked)
        └── (link attempts) message from the sender ──▶ consumed (linked)
 
@@ -575,12 +576,12 @@ def handle_message(message: Message, request: HttpRequest | None = None) -> Outc
     senders = message.senders
     if senders is None:
         return ignored("not_personal_chat")  # group, broadcast, newsletter, unknown kind
-    if message.forwarded:
-        return ignored("forwarded")  # a forwarded code or answer is somebody else's (T3)
     code = match_code(message.text) if not message.button_id else None
     if code is None:
         answer = match_answer(message.text, button_id=message.button_id)
         if answer is not None:
+            if message.forwarded:
+                return ignored("forwarded")  # a forwarded answer is somebody else's (T3)
             return handle_answer(message, senders, answer)
         return ignored("no_login_text")
     # The phone when the delivery has one, else the LID: a stable id either way.
@@ -658,6 +659,10 @@ def _apply(
         # the page is told the code is over instead of waiting for its end.
         _expire(attempt, now)
         return ignored("stale_message")
+    if message.forwarded:
+        # A forwarded login text is somebody else's code (relay phishing, T3): it never
+        # logs in or links, and the page is told why instead of waiting for the end.
+        return _reject(attempt, [Status.PENDING], Reason.FORWARDED, senders, now)
     if attempt.purpose == Purpose.LINK:
         return _link(attempt, senders, request, message, now)
 

@@ -41,6 +41,7 @@ class Reason(models.TextChoices):
     APPROVED = "approved", _("Confirmed with YES in WhatsApp")
     DECLINED = "declined", _("Declined with NO in WhatsApp")
     CONFIRMATION_UNSENT = "confirmation_unsent", _("The YES/NO question could not be sent")
+    FORWARDED = "forwarded", _("The login text was forwarded")
 
 
 #: Kept for code written against 0.1 development versions.

@@ -81,6 +81,11 @@ def status_message(status: str, reason: str = "", purpose: str = Purpose.LOGIN) 
             "We could not send the confirmation question to your WhatsApp, so this login "
             "was cancelled. Get a new code to try again in a moment."
         ),
+        Reason.FORWARDED: _(
+            "This code was forwarded, so it cannot log anyone in. If you want to log in, "
+            "get a new code here and send it yourself from your own WhatsApp; never forward "
+            "a login code you were sent."
+        ),
     }
     return reasons.get(reason, _("This login was refused. Get a new code to try again."))
 
@@ -96,6 +101,11 @@ def link_rejected_message(reason: str) -> str:
         return _(
             "WhatsApp did not tell us clearly who sent the message, so nothing was linked. "
             "Get a new code and try again."
+        )
+    if reason == Reason.FORWARDED:
+        return _(
+            "This code was forwarded, so nothing was linked. Get a new code and send it "
+            "yourself from your own WhatsApp."
         )
     return _("Nothing was linked. Get a new code to try again.")
 
