@@ -169,6 +169,20 @@ class Gateway(abc.ABC):
     def checks(self) -> list[Result]:
         """The doctor's checks of this gateway's configuration (pass/fail/fix lines)."""
 
+    def send_code(self, to: str, text: str, *, timeout: float) -> str:
+        """Send a one-time code someone is waiting for (django-allauth's phone codes) to
+        the chat ``to``; return the new message's id. Each request waits at most
+        ``timeout`` seconds. Raises :class:`GatewayError`, or
+        :class:`~django_whatsapp_login.exceptions.WhatsAppLoginImproperlyConfigured` when
+        the gateway cannot send. This default is :meth:`send_text`."""
+        return self.send_text(to, text)
+
+    def missing_send_settings(self) -> list[str]:
+        """The names of the settings that sending needs and that are not set (system check
+        ``whatsapp_login.E045`` for the allauth adapter); ``[]`` when it can send. This
+        default, for custom gateways, trusts the gateway to know its own."""
+        return []
+
 
 # --- helpers shared by the gateways ---------------------------------------------------
 

@@ -153,6 +153,25 @@ class CloudAPIGateway(Gateway):
     def checks(self) -> list[Result]:
         return run_checks(self.client)
 
+    # --- added for the allauth adapter (kept at the end of the class) ----------------------
+
+    def send_code(self, to: str, text: str, *, timeout: float) -> str:
+        """A text through the Graph API, one retry, each request waiting at most
+        ``timeout`` (an injected ``client_factory`` is used as it is)."""
+        factory = self._client_factory
+        if factory == CloudAPIClient.from_settings:
+            with CloudAPIClient.from_settings(timeout=timeout, max_retries=1) as client:
+                return client.send_text(to, text)
+        with factory() as client:
+            return client.send_text(to, text)
+
+    def missing_send_settings(self) -> list[str]:
+        needed = {
+            "WHATSAPP_LOGIN_CLOUD_API_ACCESS_TOKEN": app_settings.CLOUD_API_ACCESS_TOKEN,
+            "WHATSAPP_LOGIN_CLOUD_API_PHONE_NUMBER_ID": app_settings.CLOUD_API_PHONE_NUMBER_ID,
+        }
+        return [name for name, value in needed.items() if not value]
+
 
 # --- the doctor's checks: one concern each -------------------------------------------------
 

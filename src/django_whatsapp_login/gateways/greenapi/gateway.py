@@ -123,3 +123,18 @@ class GreenAPIGateway(Gateway):
         """Green API's checks are still the doctor's own (``doctor.Doctor``), which this
         gateway does not duplicate."""
         return []
+
+    def send_code(self, to: str, text: str, *, timeout: float) -> str:
+        """``sendMessage`` with one retry, each request waiting at most ``timeout``."""
+        with GreenAPIClient.from_settings(timeout=timeout, max_retries=1) as client:
+            return client.send_message(to, text).id_message
+
+    def missing_send_settings(self) -> list[str]:
+        return [
+            name
+            for name, value in (
+                ("WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE", app_settings.GREEN_API_ID_INSTANCE),
+                ("WHATSAPP_LOGIN_GREEN_API_TOKEN", app_settings.GREEN_API_TOKEN),
+            )
+            if not value
+        ]
