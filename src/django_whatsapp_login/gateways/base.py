@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import abc
 import json
+import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from django.http import HttpResponse
 
 from ..phone import phone_digits
-from ..senders import SenderIds
+from ..senders import PHONE, SenderIds, WhatsAppId
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -182,6 +184,28 @@ class Gateway(abc.ABC):
         ``whatsapp_login.E045`` for the allauth adapter); ``[]`` when it can send. This
         default, for custom gateways, trusts the gateway to know its own."""
         return []
+
+    def sandbox_messages(
+        self, phone: str, text: str, *, quoted_id: str = "", button_id: str = ""
+    ) -> Sequence[Message]:
+        """What the development sandbox delivers (``whatsapp_login:sandbox``, DEBUG only):
+        ``text`` written from the E.164 ``phone`` to us, quoting ``quoted_id``; with
+        ``button_id``, a press of that reply button titled ``text`` (gateways with buttons).
+        The messages go to the webhook's own handling (``webhooks.handle``). Raises
+        :class:`Ignored` like :meth:`parse`. This default builds a neutral message."""
+        return [
+            IncomingMessage(
+                gateway=self.name,
+                business="sandbox",
+                chat_id=self.chat_for_phone(phone),
+                message_id="SANDBOX" + secrets.token_hex(8).upper(),
+                timestamp=int(time.time()),
+                text=text,
+                senders=SenderIds.of([WhatsAppId(PHONE, "+" + phone_digits(phone))]),
+                quoted_id=quoted_id,
+                button_id=button_id,
+            )
+        ]
 
 
 # --- helpers shared by the gateways ---------------------------------------------------

@@ -4,7 +4,10 @@ and the doctor's checks of its configuration."""
 from __future__ import annotations
 
 import logging
+import secrets
+import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
@@ -16,7 +19,7 @@ from ...exceptions import WhatsAppLoginImproperlyConfigured
 from ...phone import InvalidPhoneNumber, mask_phone, phone_digits
 from ..base import Button, Gateway, Ignored, IncomingMessage
 from .client import CloudAPIAuthError, CloudAPIClient, CloudAPIError, PhoneNumberInfo
-from .payloads import GATEWAY, MAX_BODY_BYTES, Delivery, parse_delivery
+from .payloads import GATEWAY, MAX_BODY_BYTES, Delivery, parse_delivery, read_message
 from .signature import SIGNATURE_HEADER, verify_challenge, verify_signature
 
 logger = logging.getLogger("django_whatsapp_login")
@@ -171,6 +174,34 @@ class CloudAPIGateway(Gateway):
             "WHATSAPP_LOGIN_CLOUD_API_PHONE_NUMBER_ID": app_settings.CLOUD_API_PHONE_NUMBER_ID,
         }
         return [name for name, value in needed.items() if not value]
+
+    def sandbox_messages(
+        self, phone: str, text: str, *, quoted_id: str = "", button_id: str = ""
+    ) -> Sequence[IncomingMessage]:
+        """A ``messages[]`` element as Meta sends it, read by the webhook's parser: a text,
+        or with ``button_id`` an ``interactive`` ``button_reply`` (the YES/NO buttons)."""
+        digits = phone_digits(phone)
+        message: dict[str, Any] = {
+            "from": digits,
+            "id": "wamid.SANDBOX" + secrets.token_hex(8).upper(),
+            "timestamp": str(int(time.time())),
+        }
+        if button_id:
+            message["type"] = "interactive"
+            message["interactive"] = {
+                "type": "button_reply",
+                "button_reply": {"id": button_id, "title": text},
+            }
+        else:
+            message.update(type="text", text={"body": text})
+        if quoted_id:
+            message["context"] = {
+                "from": phone_digits(app_settings.BUSINESS_PHONE),
+                "id": quoted_id,
+            }
+        contacts = [{"profile": {"name": "Sandbox"}, "wa_id": digits}]
+        business = app_settings.CLOUD_API_PHONE_NUMBER_ID or "sandbox"
+        return [read_message(message, business, contacts)]
 
 
 # --- the doctor's checks: one concern each -------------------------------------------------
