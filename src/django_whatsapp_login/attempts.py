@@ -344,16 +344,16 @@ def consume(attempt: LoginAttempt, can_authenticate: Any) -> AbstractBaseUser | 
     ):
         return None
     logger.info("Login attempt %s consumed", attempt.pk)
-    if attempt.sender_lid:
-        # The login succeeded: the LID that came with it is now known to be this user's,
-        # so a later message carrying only the LID logs the same user in. A LID that is
-        # already another user's is logged and left alone; it never fails this login.
-        source = (
-            IdentitySource.LOOKUP
-            if confirmed_by == Reason.LOOKUP_CONFIRMED
-            else IdentitySource.TRAFFIC
-        )
-        identities.learn(user, attempt.sender_lid, source=source)
+    # The login succeeded: the LID or business-scoped user id that came with it is now
+    # known to be this user's, so a later message carrying only that id logs the same user
+    # in. An id that is already another user's is logged and left alone; it never fails
+    # this login.
+    source = (
+        IdentitySource.LOOKUP if confirmed_by == Reason.LOOKUP_CONFIRMED else IdentitySource.TRAFFIC
+    )
+    for learned in (attempt.sender_lid, attempt.sender_bsuid):
+        if learned:
+            identities.learn(user, learned, source=source)
     # A browser the user confirmed (or already knew) stays known: no question next time.
     devices.remember(attempt, user, label=_device_label(attempt))
     return user
@@ -624,10 +624,13 @@ def _settle_rate_limited(message: Message, code: str, senders: SenderIds) -> Out
 
 def _same_sender(attempt: LoginAttempt, senders: SenderIds) -> bool:
     """Did ``senders`` confirm ``attempt``? By the keyed hash of its phone or LID, or by its
-    LID (a later delivery of the same person may carry only one of them)."""
+    LID or business-scoped user id (a later delivery of the same person may carry only one
+    of them)."""
     if any(
         hmac.compare_digest(attempt.sender_hash, sender_hash(ident.value)) for ident in senders.ids
     ):
+        return True
+    if attempt.sender_bsuid and attempt.sender_bsuid in senders.bsuids:
         return True
     return bool(attempt.sender_lid) and attempt.sender_lid in senders.lids
 
@@ -695,6 +698,7 @@ def _apply(
         sender_masked=senders.masked,
         # Learned as the user's identity when the login succeeds (consume), never before.
         sender_lid=senders.lid or "",
+        sender_bsuid=senders.bsuid or "",
         **decided,
     )
     if not confirmed:
@@ -815,10 +819,13 @@ def match_answer(text: str, *, button_id: str = "") -> str | None:
 
 
 def _sender_filter(senders: SenderIds) -> Q:
-    """Attempts this sender settled: by the keyed hash of any of its ids, or by its LID."""
+    """Attempts this sender settled: by the keyed hash of any of its ids, or by its LID or
+    business-scoped user id."""
     match = Q(sender_hash__in=[sender_hash(ident.value) for ident in senders.ids])
     if senders.lids:
         match |= Q(sender_lid__in=senders.lids)
+    if senders.bsuids:
+        match |= Q(sender_bsuid__in=senders.bsuids)
     return match
 
 

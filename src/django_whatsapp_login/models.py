@@ -86,6 +86,9 @@ class LoginAttempt(models.Model):
     # as the user's identity once the login succeeds, and what the phone fallback of the
     # login page checks against. A LID is not a phone number.
     sender_lid = models.CharField(max_length=64, blank=True, editable=False)
+    # The sender's Cloud API business-scoped user id (``US.1349...``) when the delivery
+    # carried one: learned as the user's identity once the login succeeds, like the LID.
+    sender_bsuid = models.CharField(max_length=160, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     expires_at = models.DateTimeField()
     confirmed_at = models.DateTimeField(null=True, blank=True)
