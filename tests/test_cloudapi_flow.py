@@ -161,8 +161,31 @@ def test_a_forwarded_login_code_is_refused(cloud, meta, make_user, settings):
     make_user(phone=PHONE)
     browser = Client()
     delivery = fake.text_delivery(start(browser)["message"], context={"frequently_forwarded": True})
-    assert meta(delivery).json() == {"status": "ignored", "reason": "forwarded"}
-    assert status_of(browser) == "pending"
+    assert meta(delivery).json() == {"status": "rejected", "reason": "forwarded"}
+    answer = browser.get("/whatsapp/status/").json()
+    assert answer["status"] == "rejected" and answer["reason"] == "forwarded"
+    assert answer["status_message"].startswith("This code was forwarded")
+    assert LoginAttempt.objects.get().reason == Reason.FORWARDED
+    assert browser.post("/whatsapp/complete/").status_code != 200
+    assert "_auth_user_id" not in browser.session
+    # The sender is told why in WhatsApp (replies/forwarded.txt), once.
+    [reply] = cloud.sent
+    assert reply["type"] == "text" and reply["to"] == fake.USER_DIGITS
+    assert "was forwarded" in reply["text"]["body"]
+    assert meta(delivery).json() == {"status": "duplicate"}
+    assert len(cloud.sent) == 1
+
+
+@pytest.mark.parametrize("context", [{"forwarded": True}, {"frequently_forwarded": True}])
+def test_a_forwarded_code_asked_about_is_refused_before_the_question(
+    cloud, meta, make_user, context
+):
+    make_user(phone=PHONE)
+    browser = Client()
+    delivery = fake.text_delivery(start(browser)["message"], context=context)
+    assert meta(delivery).json()["reason"] == "forwarded"
+    assert status_of(browser) == "rejected"
+    assert all(message["type"] == "text" for message in cloud.sent)  # no question asked
 
 
 def test_without_confirmation_the_code_logs_in_and_a_notice_is_sent(

@@ -3,6 +3,7 @@ through identities like a LID; a username never logs anyone in on its own."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -134,3 +135,67 @@ def test_a_username_linked_to_another_user_does_not_block_the_real_one(
     assert meta(delivery)["status"] == "confirmed"
     assert browser.post("/whatsapp/complete/").status_code == 200
     assert browser.session["_auth_user_id"] == str(owner.pk)
+
+
+# --- BSUIDs are learned from traffic, like LIDs ------------------------------------------
+
+
+def test_a_login_with_phone_and_bsuid_learns_the_bsuid(cloud, meta, make_user, settings):
+    settings.WHATSAPP_LOGIN_CONFIRM = "never"
+    user = make_user(phone="+" + fake.USER_DIGITS)
+    browser = Client()
+    assert meta(fake.text_delivery(start(browser)["message"]))["status"] == "confirmed"
+    assert LoginAttempt.objects.get().sender_bsuid == fake.USER_BSUID
+    # Not before the login succeeds: a confirmed attempt may still be cancelled.
+    assert not WhatsAppIdentity.objects.filter(kind=IdentityKind.BSUID).exists()
+    assert browser.post("/whatsapp/complete/").status_code == 200
+    learned = WhatsAppIdentity.objects.get(kind=IdentityKind.BSUID)
+    assert (learned.value, learned.user_id, learned.source) == (fake.USER_BSUID, user.pk, "traffic")
+    assert learned.verified_at is None and learned.last_seen_at is not None
+    # The phone is never stored as an identity (the resolver stays the authority).
+    assert not WhatsAppIdentity.objects.filter(kind=IdentityKind.PHONE).exists()
+
+    # Later the user hides the number (a username): the learned BSUID alone logs them in.
+    again = Client()
+    delivery = fake.text_delivery(start(again)["message"], wa_id=None, username="tenant.one")
+    assert meta(delivery)["status"] == "confirmed"
+    assert again.post("/whatsapp/complete/").status_code == 200
+    assert again.session["_auth_user_id"] == str(user.pk)
+    assert not WhatsAppIdentity.objects.filter(kind=IdentityKind.USERNAME).exists()
+
+
+def test_a_yes_from_the_bsuid_alone_answers_the_question(cloud, meta, make_user):
+    make_user(phone="+" + fake.USER_DIGITS)
+    browser = Client()
+    meta(fake.text_delivery(start(browser)["message"]))  # phone and BSUID: asked
+    row = LoginAttempt.objects.get()
+    assert row.status == Status.AWAITING_CONFIRMATION and row.sender_bsuid == fake.USER_BSUID
+    message = {
+        "from_user_id": fake.USER_BSUID,
+        "id": "wamid.BSUIDYES1",
+        "timestamp": str(int(time.time())),
+        "type": "interactive",
+        "interactive": {
+            "type": "button_reply",
+            "button_reply": {"id": "whatsapp_login:yes", "title": "YES"},
+        },
+        "context": {"from": fake.BUSINESS_DIGITS, "id": row.question_message_id},
+    }
+    contact = {"profile": {"name": "Tenant"}, "user_id": fake.USER_BSUID}
+    answer = meta(fake.envelope({"contacts": [contact], "messages": [message]}))
+    assert answer == {"status": "confirmed", "reason": "approved"}
+
+
+def test_learn_stores_only_learnable_kinds(make_user):
+    user = make_user(phone="+996555000999")
+    other = make_user(phone="+996555000998")
+    assert identities.LEARNABLE == {IdentityKind.LID, IdentityKind.BSUID}
+    assert identities.learn(user, fake.USER_BSUID) is True
+    assert identities.learn(user, "120650379300963@lid") is True
+    assert identities.learn(user, "+996555000999") is False  # a phone: never
+    assert identities.learn(user, "@tenant.one") is False  # not even an id
+    # Another user's BSUID is not moved, and does not raise.
+    assert identities.learn(other, fake.USER_BSUID) is False
+    kinds = sorted(WhatsAppIdentity.objects.filter(user=user).values_list("kind", flat=True))
+    assert kinds == ["bsuid", "lid"]
+    assert WhatsAppIdentity.objects.get(kind="bsuid").user_id == user.pk

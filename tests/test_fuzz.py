@@ -369,6 +369,8 @@ def test_webhook_view_with_texts_around_the_prefix(live):
                 "typeMessage": "extendedTextMessage",
                 "extendedTextMessageData": {"text": text, "isForwarded": True},
             }
+            # A forwarded login text is refused (reason forwarded), never a login (T3).
+            valid = None if text_and_validity[1] else False
         elif mutation == "group":
             payload["senderData"]["chatId"] = "120363043968066561@g.us"
         elif mutation == "lid":

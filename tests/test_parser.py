@@ -159,8 +159,6 @@ def test_parse_fixture_files_with_text(name, type_message):
         ("image_message_caption.json", "not_text_message"),
         ("sticker_message.json", "not_text_message"),
         ("poll_message.json", "not_text_message"),
-        ("forwarded_text_message.json", "forwarded"),
-        ("forwarded_extended_text_message.json", "forwarded"),
         ("outgoing_message_received.json", "not_incoming_message"),
         ("outgoing_api_message_received.json", "not_incoming_message"),
         ("outgoing_message_status.json", "not_incoming_message"),
@@ -202,21 +200,6 @@ def _with(change) -> dict[str, Any]:
 @pytest.mark.parametrize(
     "change, reason",
     [
-        (lambda b: b["messageData"]["textMessageData"].update(isForwarded=True), "forwarded"),
-        (
-            lambda b: b["messageData"].update(
-                typeMessage="extendedTextMessage",
-                extendedTextMessageData={"text": f"AMT LOGIN {CODE}", "isForwarded": True},
-            ),
-            "forwarded",
-        ),
-        (
-            lambda b: b["messageData"].update(
-                typeMessage="quotedMessage",
-                extendedTextMessageData={"text": f"AMT LOGIN {CODE}", "isForwarded": True},
-            ),
-            "forwarded",
-        ),
         (
             lambda b: b["messageData"]["textMessageData"].update(textMessage="x" * 257),
             "text_too_long",
@@ -268,7 +251,44 @@ def test_parse_edge_cases(change, reason):
 @pytest.mark.parametrize("forwarded", [False, None, "true", 1, 0])
 def test_only_is_forwarded_true_counts_as_forwarded(forwarded):
     body = _with(lambda b: b["messageData"]["textMessageData"].update(isForwarded=forwarded))
-    assert parse_incoming_text(body).text == f"AMT LOGIN {CODE}"
+    message = parse_incoming_text(body)
+    assert message.text == f"AMT LOGIN {CODE}"
+    assert message.forwarded is False
+
+
+@pytest.mark.parametrize(
+    "name", ["forwarded_text_message.json", "forwarded_extended_text_message.json"]
+)
+def test_forwarded_fixture_files_parse_flagged(name):
+    # The core rejects them (reason forwarded): the parser only says what they are.
+    message = parse_incoming_text(payload(name, CODE))
+    assert message.forwarded is True
+    assert message.text == f"AMT LOGIN {CODE}"
+
+
+@pytest.mark.parametrize("type_message", ["textMessage", "extendedTextMessage", "quotedMessage"])
+@pytest.mark.parametrize(
+    "fields, forwarded",
+    [
+        ({"isForwarded": True}, True),
+        ({"isForwarded": False, "forwardingScore": 1}, True),
+        ({"forwardingScore": 5}, True),
+        ({"isForwarded": False, "forwardingScore": 0}, False),
+        ({"forwardingScore": -1}, False),
+        ({"forwardingScore": True}, False),
+        ({"forwardingScore": "3"}, False),
+        ({"forwardingScore": 2.5}, False),
+        ({}, False),
+    ],
+)
+def test_forwarded_flag_from_either_field(type_message, fields, forwarded):
+    text = f"AMT LOGIN {CODE}"
+    if type_message == "textMessage":
+        data = {"typeMessage": type_message, "textMessageData": {"textMessage": text, **fields}}
+    else:
+        data = {"typeMessage": type_message, "extendedTextMessageData": {"text": text, **fields}}
+    body = _with(lambda b: b.update(messageData=data))
+    assert parse_incoming_text(body).forwarded is forwarded
 
 
 def test_text_limit_is_inclusive():

@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from django_whatsapp_login import ratelimit, webhooks
+from django_whatsapp_login.gateways.greenapi.gateway import GreenAPIGateway
 from django_whatsapp_login.management.commands import whatsapp_login_poll
 from django_whatsapp_login.models import LoginAttempt, ProcessedMessage, Status
 
@@ -173,3 +174,32 @@ def test_refuses_a_plain_http_api_url_to_another_host(fake_greenapi, settings, u
     assert code == 1
     assert "Refusing to poll" in err and "plain http" in err and "token" in err
     assert settings.WHATSAPP_LOGIN_GREEN_API_TOKEN not in err
+
+
+@pytest.mark.parametrize("gateway", ["cloudapi", "tests.test_poll_command.NotAGateway"])
+def test_refuses_a_gateway_that_is_not_green_api(fake_greenapi, settings, gateway):
+    settings.WHATSAPP_LOGIN_GATEWAY = gateway
+    receipt = fake_greenapi.queue({"typeWebhook": "x"})
+    code, _out, err = poll("--once")
+    assert code == 1
+    if gateway == "cloudapi":
+        assert "Green API only" in err and "'cloudapi'" in err and "webhook" in err
+    else:
+        assert "is not a subclass" in err
+    # Nothing was asked of Green API, and the queued notification is still there.
+    assert fake_greenapi.calls("getSettings") == []
+    assert fake_greenapi.calls("receiveNotification") == []
+    assert fake_greenapi.notifications[0][0] == receipt
+
+
+class NotAGateway:
+    pass
+
+
+def test_a_green_api_subclass_may_poll(fake_greenapi, settings):
+    settings.WHATSAPP_LOGIN_GATEWAY = "tests.test_poll_command.MyGreenAPI"
+    assert poll("--until-empty")[0] == 0
+
+
+class MyGreenAPI(GreenAPIGateway):
+    pass

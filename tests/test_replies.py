@@ -214,3 +214,35 @@ def test_site_name_fallbacks(settings):
     assert replies.site_name() == "shop.example.org"
     settings.ALLOWED_HOSTS = ["*"]
     assert replies.site_name() == "the site"
+
+
+def _forwarded(text: str) -> dict:
+    payload = incoming(text)
+    payload["messageData"]["textMessageData"].update(isForwarded=True, forwardingScore=1)
+    return payload
+
+
+def test_a_forwarded_code_is_refused_and_the_sender_told(fake_greenapi, client, deliver, make_user):
+    make_user(phone="+996700123456")
+    payload = _forwarded(start(client)["message"])
+    assert deliver(payload) == {"status": "rejected", "reason": "forwarded"}
+    deliver(payload)  # a re-delivery: still one reply
+    [sent] = fake_greenapi.sent
+    assert sent["chatId"] == PHONE_CHAT
+    assert "was forwarded" in sent["message"] and "your own WhatsApp" in sent["message"]
+    assert LoginAttempt.objects.get().status == Status.REJECTED
+
+
+def test_the_forwarded_reply_in_russian(fake_greenapi, client, deliver, make_user, settings):
+    settings.WHATSAPP_LOGIN_REPLY_LANGUAGE = "ru"
+    make_user(phone="+996700123456")
+    deliver(_forwarded(start(client)["message"]))
+    [sent] = fake_greenapi.sent
+    assert "был переслан" in sent["message"]
+
+
+def test_no_forwarded_reply_with_notices_off(fake_greenapi, client, deliver, make_user, settings):
+    settings.WHATSAPP_LOGIN_LOGIN_NOTICE = False
+    make_user(phone="+996700123456")
+    assert deliver(_forwarded(start(client)["message"]))["reason"] == "forwarded"
+    assert fake_greenapi.sent == []

@@ -117,8 +117,6 @@ IGNORED = [
     ("image_message_caption.json", "not_text_message", 0),
     ("sticker_message.json", "not_text_message", 0),
     ("poll_message.json", "not_text_message", 0),
-    ("forwarded_text_message.json", "forwarded", 0),
-    ("forwarded_extended_text_message.json", "forwarded", 0),
     ("outgoing_message_received.json", "not_incoming_message", 0),
     ("outgoing_api_message_received.json", "not_incoming_message", 0),
     ("outgoing_message_status.json", "not_incoming_message", 0),
@@ -137,9 +135,13 @@ IGNORED = [
 
 REJECTED = [("lid_sender.json", "lid_sender"), ("lid_empty_sender.json", "lid_sender")]
 
+#: Forwarded login texts (``isForwarded``/``forwardingScore``): refused, never ignored (T3).
+FORWARDED = ["forwarded_text_message.json", "forwarded_extended_text_message.json"]
+
 
 def test_every_payload_file_is_covered():
     covered = set(CONFIRMING) | {row[0] for row in IGNORED} | {row[0] for row in REJECTED}
+    covered |= set(FORWARDED)
     assert set(PAYLOAD_FILES) == covered
 
 
@@ -186,6 +188,21 @@ def test_lid_sender_rejects_the_attempt(webhook, login, name, reason):
     assert attempt.sender_lid == "120650379300963@lid"
     status = browser_status(login["browser"])
     assert status["status"] == "rejected"
+    assert login["browser"].post("/whatsapp/complete/").status_code == 409
+
+
+@pytest.mark.parametrize("name", FORWARDED)
+def test_forwarded_login_text_rejects_the_attempt(webhook, login, name):
+    body = payload(name, login["code"])
+    response = webhook.post(body)
+    assert_answer(response, "rejected", "forwarded")
+    attempt = only_attempt()
+    assert attempt.status == Status.REJECTED and attempt.reason == "forwarded"
+    assert attempt.user_id is None
+    assert processed() == [(body["senderData"]["chatId"], body["idMessage"])]
+    status = browser_status(login["browser"])
+    assert status["status"] == "rejected" and status["reason"] == "forwarded"
+    assert status["status_message"].startswith("This code was forwarded")
     assert login["browser"].post("/whatsapp/complete/").status_code == 409
 
 

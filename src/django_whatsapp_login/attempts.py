@@ -7,6 +7,7 @@
        │                                  └── question not sent ──▶ rejected (confirmation_unsent)
        ├── TTL passes / message outside it ──▶ expired  ├── another sender ──▶ rejected
        ├── unknown / shared / inactive / conflicting ids ──▶ rejected
+       ├── forwarded login text ──▶ rejected (forwarded)
        ├── unknown LID alone ──▶ rejected (lid_sender) ──phone fallback──▶ confirmed (or asked)
        └── (link attempts) message from the sender ──▶ consumed (linked)
 
@@ -343,16 +344,16 @@ def consume(attempt: LoginAttempt, can_authenticate: Any) -> AbstractBaseUser | 
     ):
         return None
     logger.info("Login attempt %s consumed", attempt.pk)
-    if attempt.sender_lid:
-        # The login succeeded: the LID that came with it is now known to be this user's,
-        # so a later message carrying only the LID logs the same user in. A LID that is
-        # already another user's is logged and left alone; it never fails this login.
-        source = (
-            IdentitySource.LOOKUP
-            if confirmed_by == Reason.LOOKUP_CONFIRMED
-            else IdentitySource.TRAFFIC
-        )
-        identities.learn(user, attempt.sender_lid, source=source)
+    # The login succeeded: the LID or business-scoped user id that came with it is now
+    # known to be this user's, so a later message carrying only that id logs the same user
+    # in. An id that is already another user's is logged and left alone; it never fails
+    # this login.
+    source = (
+        IdentitySource.LOOKUP if confirmed_by == Reason.LOOKUP_CONFIRMED else IdentitySource.TRAFFIC
+    )
+    for learned in (attempt.sender_lid, attempt.sender_bsuid):
+        if learned:
+            identities.learn(user, learned, source=source)
     # A browser the user confirmed (or already knew) stays known: no question next time.
     devices.remember(attempt, user, label=_device_label(attempt))
     return user
@@ -575,12 +576,12 @@ def handle_message(message: Message, request: HttpRequest | None = None) -> Outc
     senders = message.senders
     if senders is None:
         return ignored("not_personal_chat")  # group, broadcast, newsletter, unknown kind
-    if message.forwarded:
-        return ignored("forwarded")  # a forwarded code or answer is somebody else's (T3)
     code = match_code(message.text) if not message.button_id else None
     if code is None:
         answer = match_answer(message.text, button_id=message.button_id)
         if answer is not None:
+            if message.forwarded:
+                return ignored("forwarded")  # a forwarded answer is somebody else's (T3)
             return handle_answer(message, senders, answer)
         return ignored("no_login_text")
     # The phone when the delivery has one, else the LID: a stable id either way.
@@ -623,10 +624,13 @@ def _settle_rate_limited(message: Message, code: str, senders: SenderIds) -> Out
 
 def _same_sender(attempt: LoginAttempt, senders: SenderIds) -> bool:
     """Did ``senders`` confirm ``attempt``? By the keyed hash of its phone or LID, or by its
-    LID (a later delivery of the same person may carry only one of them)."""
+    LID or business-scoped user id (a later delivery of the same person may carry only one
+    of them)."""
     if any(
         hmac.compare_digest(attempt.sender_hash, sender_hash(ident.value)) for ident in senders.ids
     ):
+        return True
+    if attempt.sender_bsuid and attempt.sender_bsuid in senders.bsuids:
         return True
     return bool(attempt.sender_lid) and attempt.sender_lid in senders.lids
 
@@ -658,6 +662,10 @@ def _apply(
         # the page is told the code is over instead of waiting for its end.
         _expire(attempt, now)
         return ignored("stale_message")
+    if message.forwarded:
+        # A forwarded login text is somebody else's code (relay phishing, T3): it never
+        # logs in or links, and the page is told why instead of waiting for the end.
+        return _reject(attempt, [Status.PENDING], Reason.FORWARDED, senders, now)
     if attempt.purpose == Purpose.LINK:
         return _link(attempt, senders, request, message, now)
 
@@ -690,6 +698,7 @@ def _apply(
         sender_masked=senders.masked,
         # Learned as the user's identity when the login succeeds (consume), never before.
         sender_lid=senders.lid or "",
+        sender_bsuid=senders.bsuid or "",
         **decided,
     )
     if not confirmed:
@@ -810,10 +819,13 @@ def match_answer(text: str, *, button_id: str = "") -> str | None:
 
 
 def _sender_filter(senders: SenderIds) -> Q:
-    """Attempts this sender settled: by the keyed hash of any of its ids, or by its LID."""
+    """Attempts this sender settled: by the keyed hash of any of its ids, or by its LID or
+    business-scoped user id."""
     match = Q(sender_hash__in=[sender_hash(ident.value) for ident in senders.ids])
     if senders.lids:
         match |= Q(sender_lid__in=senders.lids)
+    if senders.bsuids:
+        match |= Q(sender_bsuid__in=senders.bsuids)
     return match
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
 
 __all__ = [
+    "LEARNABLE",
     "IdentityConflict",
     "InvalidIdentity",
     "Resolution",
@@ -51,6 +52,10 @@ logger = logging.getLogger("django_whatsapp_login")
 
 #: Longer values are refused before any parsing (a BSUID is up to 131 characters).
 MAX_ID_CHARS = 160
+#: The kinds of ids :func:`learn` stores from a successful login's traffic: ids WhatsApp
+#: gives instead of a phone number (Green API's LID, the Cloud API's business-scoped user
+#: id). Phones and usernames are never learned.
+LEARNABLE = frozenset({IdentityKind.LID.value, IdentityKind.BSUID.value})
 
 
 def parse_id(chat_id: object) -> WhatsAppId:
@@ -248,9 +253,11 @@ def mark_seen(resolution: Resolution) -> None:
 
 
 def learn(user: AbstractBaseUser, lid: str, *, source: str = IdentitySource.TRAFFIC) -> bool:
-    """Store ``lid`` as ``user``'s identity after a login of theirs succeeded. True if stored.
+    """Store ``lid`` (a LID, or a business-scoped user id: any :data:`LEARNABLE` kind) as
+    ``user``'s identity after a login of theirs succeeded. True if stored.
 
-    Only LIDs are learned: a phone seen in traffic is never stored as an identity. Phone
+    Only those kinds are learned: a phone seen in traffic is never stored as an identity
+    (nor a username: usernames change hands). Phone
     numbers are recycled; a stored pair would keep logging the old account in after the
     site changed the user's number, whereas the resolver always reads the site's current
     data. A LID that already belongs to another user is not moved and does not fail the
@@ -261,7 +268,7 @@ def learn(user: AbstractBaseUser, lid: str, *, source: str = IdentitySource.TRAF
         ident = parse_id(lid)
     except InvalidIdentity:
         return False
-    if ident.kind != IdentityKind.LID:
+    if ident.kind not in LEARNABLE:
         return False
     try:
         with transaction.atomic():
@@ -269,7 +276,8 @@ def learn(user: AbstractBaseUser, lid: str, *, source: str = IdentitySource.TRAF
             WhatsAppIdentity.objects.filter(pk=identity.pk).update(last_seen_at=timezone.now())
     except IdentityConflict:
         logger.warning(
-            "WhatsApp LID %s of user %s's login already belongs to another user: not stored",
+            "WhatsApp %s %s of user %s's login already belongs to another user: not stored",
+            ident.kind,
             ident.masked,
             user.pk,
         )

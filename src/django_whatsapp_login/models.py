@@ -41,6 +41,7 @@ class Reason(models.TextChoices):
     APPROVED = "approved", _("Confirmed with YES in WhatsApp")
     DECLINED = "declined", _("Declined with NO in WhatsApp")
     CONFIRMATION_UNSENT = "confirmation_unsent", _("The YES/NO question could not be sent")
+    FORWARDED = "forwarded", _("The login text was forwarded")
 
 
 #: Kept for code written against 0.1 development versions.
@@ -85,6 +86,9 @@ class LoginAttempt(models.Model):
     # as the user's identity once the login succeeds, and what the phone fallback of the
     # login page checks against. A LID is not a phone number.
     sender_lid = models.CharField(max_length=64, blank=True, editable=False)
+    # The sender's Cloud API business-scoped user id (``US.1349...``) when the delivery
+    # carried one: learned as the user's identity once the login succeeds, like the LID.
+    sender_bsuid = models.CharField(max_length=160, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     expires_at = models.DateTimeField()
     confirmed_at = models.DateTimeField(null=True, blank=True)

@@ -12,6 +12,7 @@ confirmed              ``logged_in`` notice: the login context (site, browser an
                        (``WHATSAPP_LOGIN_LOGIN_NOTICE``, on when a Green API token is set)
 "NO" to the question   ``declined``: the login was cancelled
 "YES" to 2+ questions  ``ambiguous``: reply to (quote) the question you mean
+forwarded login text   ``forwarded``: a forwarded code never logs in; send your own (T3)
 "NO" after a login     signs exactly that login out (the quoted notice's or question's,
                        else the latest), then ``signed_out`` (only if a session ended)
 unknown number         ``not_registered`` (informational, WHATSAPP_LOGIN_REPLIES)
@@ -76,6 +77,7 @@ IDENTITY_REMOVED = "identity_removed"
 QUESTION = "question"
 DECLINED = "declined"
 AMBIGUOUS = "ambiguous"
+FORWARDED = "forwarded"
 KINDS = (
     LOGGED_IN,
     NOT_REGISTERED,
@@ -86,10 +88,20 @@ KINDS = (
     QUESTION,
     DECLINED,
     AMBIGUOUS,
+    FORWARDED,
 )
 #: Kinds that are never counted against WHATSAPP_LOGIN_REPLIES_PER_HOUR.
 NOTICES = frozenset(
-    {LOGGED_IN, SIGNED_OUT, IDENTITY_ADDED, IDENTITY_REMOVED, QUESTION, DECLINED, AMBIGUOUS}
+    {
+        LOGGED_IN,
+        SIGNED_OUT,
+        IDENTITY_ADDED,
+        IDENTITY_REMOVED,
+        QUESTION,
+        DECLINED,
+        AMBIGUOUS,
+        FORWARDED,
+    }
 )
 
 #: attempts.handle_message reasons that mean "this code cannot be used any more".
@@ -130,6 +142,9 @@ def handle(message: Message, outcome: attempts.Outcome) -> attempts.Outcome:
     elif outcome.action == "rejected" and outcome.reason == Reason.DECLINED:
         if notices:
             schedule(DECLINED, message, phone, outcome.attempt)
+    elif outcome.action == "rejected" and outcome.reason == Reason.FORWARDED:
+        if notices:
+            schedule(FORWARDED, message, phone, outcome.attempt)
     elif outcome.action == "ignored" and outcome.reason == "ambiguous_answer":
         if notices:
             schedule(AMBIGUOUS, message, phone)

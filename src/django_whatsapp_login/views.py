@@ -28,12 +28,13 @@ from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from . import attempts, completion, poll, ratelimit
+from . import attempts, completion, poll, ratelimit, webhooks
 from .conf import app_settings
+from .gateways import Ignored, get_gateway
 from .models import LoginAttempt, Purpose, Reason, Status
 from .phone import InvalidPhoneNumber, normalize_phone, phone_digits
 from .qr import qr_svg
-from .webhooks import handle_payload
+from .replies import answer_buttons
 
 logger = logging.getLogger("django_whatsapp_login")
 
@@ -81,6 +82,11 @@ def status_message(status: str, reason: str = "", purpose: str = Purpose.LOGIN) 
             "We could not send the confirmation question to your WhatsApp, so this login "
             "was cancelled. Get a new code to try again in a moment."
         ),
+        Reason.FORWARDED: _(
+            "This code was forwarded, so it cannot log anyone in. If you want to log in, "
+            "get a new code here and send it yourself from your own WhatsApp; never forward "
+            "a login code you were sent."
+        ),
     }
     return reasons.get(reason, _("This login was refused. Get a new code to try again."))
 
@@ -96,6 +102,11 @@ def link_rejected_message(reason: str) -> str:
         return _(
             "WhatsApp did not tell us clearly who sent the message, so nothing was linked. "
             "Get a new code and try again."
+        )
+    if reason == Reason.FORWARDED:
+        return _(
+            "This code was forwarded, so nothing was linked. Get a new code and send it "
+            "yourself from your own WhatsApp."
         )
     return _("Nothing was linked. Get a new code to try again.")
 
@@ -478,37 +489,6 @@ def sandbox_question(attempt: LoginAttempt) -> str:
     return question_text(row) if row is not None else ""
 
 
-def _sandbox_payload(sender: str, text: str, quoted_id: str = "") -> dict[str, Any]:
-    """A Green API ``incomingMessageReceived`` body for ``text`` from ``sender`` (digits)."""
-    business = phone_digits(app_settings.BUSINESS_PHONE)
-    message_data: dict[str, Any] = {
-        "typeMessage": "textMessage",
-        "textMessageData": {"textMessage": text},
-    }
-    if quoted_id:
-        message_data = {
-            "typeMessage": "extendedTextMessage",
-            "extendedTextMessageData": {"text": text, "stanzaId": quoted_id},
-            "quotedMessage": {"stanzaId": quoted_id, "typeMessage": "textMessage"},
-        }
-    return {
-        "typeWebhook": "incomingMessageReceived",
-        "instanceData": {
-            "idInstance": app_settings.GREEN_API_ID_INSTANCE or "0",
-            "wid": f"{business}@c.us",
-            "typeInstance": "whatsapp",
-        },
-        "timestamp": int(time.time()),
-        "idMessage": "SANDBOX" + secrets.token_hex(8).upper(),
-        "senderData": {
-            "chatId": f"{sender}@c.us",
-            "sender": f"{sender}@c.us",
-            "senderName": "Sandbox",
-        },
-        "messageData": message_data,
-    }
-
-
 @_binding_cookie
 @require_POST
 @never_cache
@@ -537,13 +517,25 @@ def sandbox(request: HttpRequest) -> HttpResponse:
             request.session[FLASH_KEY] = message
             return HttpResponseRedirect(_login_url(request), status=303)
         return _json({"error": "invalid_phone", "message": message}, status=400)
-    if answer in ("yes", "no"):
-        words = {value: word for word, value in attempts.answer_words().items()}
-        payload = _sandbox_payload(sender, words[answer], attempt.question_message_id)
+    gateway = get_gateway()
+    try:
+        if answer in ("yes", "no"):
+            # The question's buttons where the gateway has them (Cloud API), else the word.
+            button_id = attempts.BUTTON_YES if answer == attempts.YES else attempts.BUTTON_NO
+            word = dict(answer_buttons())[button_id]
+            messages = gateway.sandbox_messages(
+                "+" + sender, word, quoted_id=attempt.question_message_id, button_id=button_id
+            )
+        else:
+            request.session[SANDBOX_PHONE_KEY] = "+" + sender
+            code = attempts.session_code(request)
+            messages = gateway.sandbox_messages("+" + sender, attempts.login_message(code))
+    except Ignored as ignored:
+        outcome = attempts.ignored(ignored.reason)
     else:
-        request.session[SANDBOX_PHONE_KEY] = "+" + sender
-        payload = _sandbox_payload(sender, attempts.login_message(attempts.session_code(request)))
-    outcome = handle_payload(payload, request=None)
+        # The webhook's own handling, message by message (one here).
+        outcomes = [webhooks.handle(message, request=None) for message in messages]
+        outcome = outcomes[-1] if outcomes else attempts.ignored("no_messages")
     if html:
         return HttpResponseRedirect(_login_url(request), status=303)
     data: dict[str, Any] = {"status": outcome.action, "reason": outcome.reason}

@@ -51,7 +51,10 @@ def test_phone_numbers_without_a_way_to_send_codes(settings):
 
 def test_mixin_without_green_api_credentials(settings):
     settings.WHATSAPP_LOGIN_GREEN_API_TOKEN = ""
-    assert ids(allauth_checks.check_allauth()) == ["whatsapp_login.E045"]
+    [error] = allauth_checks.check_allauth()
+    assert error.id == "whatsapp_login.E045"
+    assert "WHATSAPP_LOGIN_GREEN_API_TOKEN is not set" in error.msg
+    assert "ID_INSTANCE" not in error.msg
 
 
 def test_resolver_without_allauth_phone_numbers(settings):

@@ -57,6 +57,7 @@ TENANTS = {
     "careful": ("Careful Tenant", "+996555100011"),
     "sandbox": ("Sandbox Tenant", "+996555100012"),
     "cloud": ("Cloud Tenant", "+996555100013"),
+    "cloud_sandbox": ("Cloud Sandbox Tenant", "+996555100014"),
 }
 UNREGISTERED = "+996700999888"
 
@@ -258,6 +259,19 @@ def sandbox_site(site: Site, e2e_database: str) -> Iterator[Site]:
     """The example project as ``python3 demo.py`` runs it: DEBUG and the sandbox on, no
     Green API token (the sandbox shows the YES/NO question instead of sending it)."""
     yield from _site(e2e_database, "sandbox", DEBUG="true", WHATSAPP_LOGIN_SANDBOX="true")
+
+
+@pytest.fixture(scope="package")
+def cloud_sandbox_site(site: Site, e2e_database: str) -> Iterator[Site]:
+    """The sandbox with the Cloud API gateway and no credentials at all (issue 12): the
+    gateway builds the simulated messages, the answer is a press of the YES button."""
+    yield from _site(
+        e2e_database,
+        "cloudapi-sandbox",
+        DEBUG="true",
+        WHATSAPP_LOGIN_SANDBOX="true",
+        WHATSAPP_LOGIN_GATEWAY="cloudapi",
+    )
 
 
 @pytest.fixture(scope="package")

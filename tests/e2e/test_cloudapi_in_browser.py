@@ -86,3 +86,19 @@ def test_cloud_api_login_question_buttons_yes_and_notice(chromium, cloud_site: S
             assert err.code == 401
     finally:
         context.close()
+
+
+def test_the_sandbox_under_the_cloud_api(chromium, cloud_sandbox_site: Site):
+    context = chromium.new_context(viewport=DESKTOP)
+    try:
+        page = open_login(context, cloud_sandbox_site)
+        page.fill("[data-wl-sandbox] input[name=phone]", TENANTS["cloud_sandbox"][1])
+        page.click("[data-wl-sandbox] button[type=submit]")
+        page.wait_for_selector("[data-wl-sandbox-question]", state="visible")
+        wait_for_status(page, "Check WhatsApp and answer YES")
+        assert "Reply *YES* to log in" in page.inner_text("[data-wl-sandbox-text]")
+        shot(page, "cloudapi-sandbox-question")
+        page.click("text=Answer YES")
+        assert_logged_in(page, cloud_sandbox_site, "cloud_sandbox")
+    finally:
+        context.close()

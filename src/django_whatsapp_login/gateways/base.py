@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import abc
 import json
+import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from django.http import HttpResponse
 
 from ..phone import phone_digits
-from ..senders import SenderIds
+from ..senders import PHONE, SenderIds, WhatsAppId
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -181,6 +183,42 @@ class Gateway(abc.ABC):
         a test delivery to the webhook URL), shown after the user checks. This default, for
         gateways without one, adds no line."""
         return []
+
+    def send_code(self, to: str, text: str, *, timeout: float) -> str:
+        """Send a one-time code someone is waiting for (django-allauth's phone codes) to
+        the chat ``to``; return the new message's id. Each request waits at most
+        ``timeout`` seconds. Raises :class:`GatewayError`, or
+        :class:`~django_whatsapp_login.exceptions.WhatsAppLoginImproperlyConfigured` when
+        the gateway cannot send. This default is :meth:`send_text`."""
+        return self.send_text(to, text)
+
+    def missing_send_settings(self) -> list[str]:
+        """The names of the settings that sending needs and that are not set (system check
+        ``whatsapp_login.E045`` for the allauth adapter); ``[]`` when it can send. This
+        default, for custom gateways, trusts the gateway to know its own."""
+        return []
+
+    def sandbox_messages(
+        self, phone: str, text: str, *, quoted_id: str = "", button_id: str = ""
+    ) -> Sequence[Message]:
+        """What the development sandbox delivers (``whatsapp_login:sandbox``, DEBUG only):
+        ``text`` written from the E.164 ``phone`` to us, quoting ``quoted_id``; with
+        ``button_id``, a press of that reply button titled ``text`` (gateways with buttons).
+        The messages go to the webhook's own handling (``webhooks.handle``). Raises
+        :class:`Ignored` like :meth:`parse`. This default builds a neutral message."""
+        return [
+            IncomingMessage(
+                gateway=self.name,
+                business="sandbox",
+                chat_id=self.chat_for_phone(phone),
+                message_id="SANDBOX" + secrets.token_hex(8).upper(),
+                timestamp=int(time.time()),
+                text=text,
+                senders=SenderIds.of([WhatsAppId(PHONE, "+" + phone_digits(phone))]),
+                quoted_id=quoted_id,
+                button_id=button_id,
+            )
+        ]
 
 
 # --- helpers shared by the gateways ---------------------------------------------------

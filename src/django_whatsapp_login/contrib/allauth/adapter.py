@@ -12,7 +12,8 @@ The mixin comes first, so its methods win over ``DefaultAccountAdapter``'s (syst
 ``whatsapp_login.E044``). allauth calls ``send_verification_code_sms`` for phone verification
 (signup, phone change), login by code and reauthentication by code, and the two
 enumeration-safe notices for numbers without / with an account. The message goes through the
-Green API instance of ``WHATSAPP_LOGIN_GREEN_API_*`` to ``<digits>@c.us``.
+configured gateway (``WHATSAPP_LOGIN_GATEWAY``: Green API's ``WHATSAPP_LOGIN_GREEN_API_*``
+instance, the Cloud API's number, or your own) with :meth:`Gateway.send_code`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from django.utils.translation import gettext as _
 
 from ...conf import app_settings
 from ...exceptions import InvalidPhoneNumber, WhatsAppLoginImproperlyConfigured
-from ...gateways.greenapi.client import GreenAPIClient, GreenAPIError
+from ...gateways import GatewayError, get_gateway
+from ...gateways.greenapi.client import GreenAPIError
 from ...phone import mask_phone, phone_digits
 from .conf import allauth_settings
 
@@ -133,17 +135,19 @@ class WhatsAppAdapterMixin:
         :class:`WhatsAppSendFailed` (logged without the token, the phone masked)."""
         request = self._whatsapp_request()
         try:
-            chat_id = phone_digits(phone) + "@c.us"
+            gateway = get_gateway()
+            phone_digits(phone)
+            chat_id = gateway.chat_for_phone(phone)
         except InvalidPhoneNumber:
             logger.warning("Cannot send an allauth code by WhatsApp to %s", mask_phone(phone))
             raise WhatsAppSendFailed(request) from None
+        except WhatsAppLoginImproperlyConfigured as err:  # WHATSAPP_LOGIN_GATEWAY (E033)
+            logger.error("Cannot send an allauth code by WhatsApp: %s", err)
+            raise WhatsAppSendFailed(request) from err
         try:
-            with GreenAPIClient.from_settings(
-                timeout=allauth_settings.SEND_TIMEOUT, max_retries=1
-            ) as client:
-                client.send_message(chat_id, text)
-        except (GreenAPIError, WhatsAppLoginImproperlyConfigured) as err:
-            # GreenAPIError's text is redacted; the configuration error names settings only.
+            gateway.send_code(chat_id, text, timeout=allauth_settings.SEND_TIMEOUT)
+        except (GatewayError, GreenAPIError, WhatsAppLoginImproperlyConfigured) as err:
+            # The gateways' error texts are redacted; configuration errors name settings only.
             logger.error(
                 "Sending an allauth code by WhatsApp to %s failed: %s", mask_phone(phone), err
             )

@@ -15,6 +15,7 @@ from django.core import checks
 from django.urls import NoReverseMatch, reverse
 
 from ...conf import app_settings
+from ...exceptions import WhatsAppLoginImproperlyConfigured
 from . import MIN_ALLAUTH_VERSION_STR
 
 INSTALL_HINT = (
@@ -62,6 +63,17 @@ def _allauth_usable() -> list[checks.CheckMessage]:
     return []
 
 
+def _missing_send_settings() -> list[str]:
+    """What the configured gateway lacks to send (a gateway that cannot be loaded is
+    E033's message, not this one's)."""
+    from ...gateways import get_gateway
+
+    try:
+        return get_gateway().missing_send_settings()
+    except WhatsAppLoginImproperlyConfigured:
+        return []
+
+
 def _phone_enabled() -> bool:
     from allauth.account import app_settings as account_settings
 
@@ -104,13 +116,14 @@ def check_allauth(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
                 id="whatsapp_login.E044",
             )
         )
-    if has_mixin and not (app_settings.GREEN_API_ID_INSTANCE and app_settings.GREEN_API_TOKEN):
+    missing = _missing_send_settings() if has_mixin else []
+    if missing:
         messages.append(
             checks.Error(
-                "WhatsAppAdapterMixin sends allauth's codes through Green API, but "
-                "WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE or WHATSAPP_LOGIN_GREEN_API_TOKEN is "
-                "not set.",
-                hint="Set both to your instance's id and API token (docs/settings.md).",
+                "WhatsAppAdapterMixin sends allauth's codes through the configured gateway "
+                f"({app_settings.GATEWAY}), but {' and '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} not set.",
+                hint="Set them for your WhatsApp number (docs/settings.md).",
                 id="whatsapp_login.E045",
             )
         )

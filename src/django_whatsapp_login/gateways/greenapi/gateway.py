@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+import secrets
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -136,3 +138,53 @@ class GreenAPIGateway(Gateway):
         from .checks import self_test
 
         return self_test(checkup)
+
+    def send_code(self, to: str, text: str, *, timeout: float) -> str:
+        """``sendMessage`` with one retry, each request waiting at most ``timeout``."""
+        with GreenAPIClient.from_settings(timeout=timeout, max_retries=1) as client:
+            return client.send_message(to, text).id_message
+
+    def missing_send_settings(self) -> list[str]:
+        return [
+            name
+            for name, value in (
+                ("WHATSAPP_LOGIN_GREEN_API_ID_INSTANCE", app_settings.GREEN_API_ID_INSTANCE),
+                ("WHATSAPP_LOGIN_GREEN_API_TOKEN", app_settings.GREEN_API_TOKEN),
+            )
+            if not value
+        ]
+
+    def sandbox_messages(
+        self, phone: str, text: str, *, quoted_id: str = "", button_id: str = ""
+    ) -> Sequence[IncomingText]:
+        """An ``incomingMessageReceived`` notification for ``text`` from ``phone``, read like
+        a webhook body. Green API has no reply buttons: ``button_id`` is not sent, ``text``
+        (the answer word) is, quoting the question."""
+        sender = phone_digits(phone)
+        message_data: dict[str, Any] = {
+            "typeMessage": "textMessage",
+            "textMessageData": {"textMessage": text},
+        }
+        if quoted_id:
+            message_data = {
+                "typeMessage": "extendedTextMessage",
+                "extendedTextMessageData": {"text": text, "stanzaId": quoted_id},
+                "quotedMessage": {"stanzaId": quoted_id, "typeMessage": "textMessage"},
+            }
+        notification = {
+            "typeWebhook": "incomingMessageReceived",
+            "instanceData": {
+                "idInstance": app_settings.GREEN_API_ID_INSTANCE or "0",
+                "wid": phone_digits(app_settings.BUSINESS_PHONE) + "@c.us",
+                "typeInstance": "whatsapp",
+            },
+            "timestamp": int(time.time()),
+            "idMessage": "SANDBOX" + secrets.token_hex(8).upper(),
+            "senderData": {
+                "chatId": f"{sender}@c.us",
+                "sender": f"{sender}@c.us",
+                "senderName": "Sandbox",
+            },
+            "messageData": message_data,
+        }
+        return [read(notification)]

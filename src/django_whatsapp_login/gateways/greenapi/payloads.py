@@ -61,9 +61,10 @@ class IncomingText:
     #: Every id of the person who wrote, for a personal chat; ``None`` for groups,
     #: broadcasts, newsletters and chat ids of an unknown kind.
     senders: SenderIds | None = None
-    #: Green API's button replies are not read as text (``not_text_message``), and a
-    #: forwarded text is ignored while parsing: both kept for the core's message protocol.
+    #: Green API's button replies are not read as text (``not_text_message``): kept for the
+    #: core's message protocol.
     button_id: str = ""
+    #: ``isForwarded`` is true or ``forwardingScore`` positive: the core refuses it (T3).
     forwarded: bool = False
 
 
@@ -93,15 +94,23 @@ def _text(message_data: dict[str, Any]) -> str:
         value = data.get("text")
     else:
         raise Ignored("not_text_message")
-    # Both text types document isForwarded (textMessageData too, per Green API's
-    # TextMessage page): a forwarded login message is never accepted (T3).
-    if data.get("isForwarded") is True:
-        raise Ignored("forwarded")
     if not isinstance(value, str):
         raise Ignored("bad_message_data")
     if len(value) > MAX_TEXT_CHARS:
         raise Ignored("text_too_long")
     return value
+
+
+def _forwarded(message_data: dict[str, Any]) -> bool:
+    """``isForwarded`` (true only) or a positive ``forwardingScore`` in the text's data.
+    Both text types document them (textMessageData too, per Green API's TextMessage page);
+    the core rejects a forwarded login text (T3). Call after :func:`_text`."""
+    key = "textMessageData"
+    if message_data.get("typeMessage") != "textMessage":
+        key = "extendedTextMessageData"
+    data = message_data[key]
+    score = data.get("forwardingScore")
+    return data.get("isForwarded") is True or (type(score) is int and score > 0)
 
 
 def _quoted_id(message_data: dict[str, Any]) -> str:
@@ -187,4 +196,5 @@ def parse_incoming_text(data: Any) -> IncomingText:
         text=text,
         quoted_id=_quoted_id(message_data),
         senders=read_senders(chat_id, raw_sender),
+        forwarded=_forwarded(message_data),
     )

@@ -4,7 +4,8 @@ For sites without a public URL (behind NAT, in development). Each notification g
 ``webhooks.handle_payload``, the webhook's own handler, and is deleted from Green API's
 queue only after it was handled: delivery is at-least-once, which is safe because handling
 is idempotent on the message id. Green API refuses polling while a webhook URL is set, so
-the command refuses to start then.
+the command refuses to start then; and it refuses when ``WHATSAPP_LOGIN_GATEWAY`` is not
+Green API (the Cloud API has no polling: Meta only delivers by webhook).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from django.db import close_old_connections
 from django_whatsapp_login import webhooks
 from django_whatsapp_login.conf import app_settings
 from django_whatsapp_login.exceptions import WhatsAppLoginImproperlyConfigured
+from django_whatsapp_login.gateways import gateway_class
 from django_whatsapp_login.gateways.greenapi.client import GreenAPIClient, GreenAPIError
+from django_whatsapp_login.gateways.greenapi.gateway import GreenAPIGateway
 
 logger = logging.getLogger("django_whatsapp_login")
 
@@ -57,9 +60,25 @@ class Command(BaseCommand):
             "--until-empty", action="store_true", help="Stop when the queue is empty."
         )
 
+    @staticmethod
+    def _require_green_api() -> None:
+        """Polling is Green API's receiveNotification: refuse any other gateway."""
+        try:
+            cls = gateway_class()
+        except WhatsAppLoginImproperlyConfigured as err:
+            raise CommandError(str(err)) from None
+        if not issubclass(cls, GreenAPIGateway):
+            raise CommandError(
+                f"whatsapp_login_poll receives messages from Green API only, but "
+                f"WHATSAPP_LOGIN_GATEWAY is {app_settings.GATEWAY!r}. The Cloud API (and "
+                "other gateways) deliver to the webhook URL (whatsapp_login:webhook): "
+                "expose it, e.g. through a tunnel in development, instead of polling."
+            )
+
     def handle(self, *args: Any, **options: Any) -> None:
         self._stop = threading.Event()
         limit = 1 if options["once"] else max(0, options["max_iterations"])
+        self._require_green_api()
         problem = GreenAPIClient.url_problem(app_settings.GREEN_API_URL)
         if problem:
             # Every receiveNotification carries the API token in its URL, every 20 seconds.
