@@ -196,12 +196,18 @@ def session_binds(request: HttpRequest, attempt: LoginAttempt) -> bool:
     return hmac.compare_digest(_binding_hash(data["binding"], cookie), attempt.binding_hash)
 
 
-def get_session_attempt(request: HttpRequest) -> LoginAttempt | None:
-    """The attempt this browser session created, or None. Knowing a code is never enough."""
+def get_session_attempt(request: HttpRequest, *, with_user: bool = False) -> LoginAttempt | None:
+    """The attempt this browser session created, or None. Knowing a code is never enough.
+
+    ``with_user=True`` reads the attempt's user in the same query (``complete``: the
+    backend then re-checks that row instead of reading it again)."""
     data = _session_data(request)
     if data is None:
         return None
-    attempt = LoginAttempt.objects.filter(pk=data["id"]).first()
+    rows = LoginAttempt.objects.filter(pk=data["id"])
+    if with_user:
+        rows = rows.select_related("user")
+    attempt = rows.first()
     if attempt is None or not session_binds(request, attempt):
         return None
     return attempt
@@ -316,11 +322,13 @@ def consume(attempt: LoginAttempt, can_authenticate: Any) -> AbstractBaseUser | 
     """confirmed -> consumed, re-checking the user at this moment. Returns the user or None."""
     now = timezone.now()
     user_model = get_user_model()
-    user = (
-        user_model._default_manager.filter(pk=attempt.user_id).first()
-        if attempt.user_id is not None
-        else None
-    )
+    if attempt.user_id is None:
+        user = None
+    elif LoginAttempt.user.is_cached(attempt) and not _default_manager_filters(user_model):
+        # Read with the attempt in this request (get_session_attempt(with_user=True)).
+        user = attempt.user
+    else:
+        user = user_model._default_manager.filter(pk=attempt.user_id).first()
     if user is None or not can_authenticate(user):
         if _transition(
             attempt,
@@ -356,6 +364,12 @@ def consume(attempt: LoginAttempt, can_authenticate: Any) -> AbstractBaseUser | 
     # A browser the user confirmed (or already knew) stays known: no question next time.
     devices.remember(attempt, user, label=_device_label(attempt))
     return user
+
+
+def _default_manager_filters(user_model: Any) -> bool:
+    """Does the user model's default manager hide rows (soft-deleted users...)? Then a
+    user read through the attempt's relation is not trusted; the manager is asked."""
+    return bool(user_model._default_manager.all().query.has_filters())
 
 
 def _device_label(attempt: LoginAttempt) -> str:

@@ -441,7 +441,7 @@ def complete(request: HttpRequest) -> HttpResponse:
     retry_after = _check_complete_limit(request)
     if retry_after:
         return _too_many(retry_after)
-    attempt = attempts.get_session_attempt(request)
+    attempt = attempts.get_session_attempt(request, with_user=True)  # one query for both
     if attempt is None or attempt.status == Status.CONSUMED:
         return HttpResponseRedirect(_login_url(request), status=303) if html else _no_attempt()
     user = None
