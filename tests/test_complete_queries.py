@@ -106,3 +106,39 @@ def test_remembering_a_device_is_one_statement(make_user, settings):
     if connection.features.supports_update_conflicts_with_target:
         assert len(data_statements(first)) == 1, first.captured_queries
         assert len(data_statements(second)) == 1, second.captured_queries
+
+
+def test_a_session_the_store_knows_gets_a_new_key_with_its_attempt(db_sessions, browser):
+    browser.get("/whatsapp/")
+    known = browser.cookies[settings_module().SESSION_COOKIE_NAME].value
+    browser.post("/whatsapp/start/")  # reuses the live attempt: no new key
+    assert browser.cookies[settings_module().SESSION_COOKIE_NAME].value == known
+    session = browser.session
+    session.pop("_whatsapp_login", None)
+    session.save()
+    browser.post("/whatsapp/start/")  # a new attempt in a known session: rotated
+    assert browser.cookies[settings_module().SESSION_COOKIE_NAME].value != known
+
+
+def test_an_unknown_session_cookie_is_never_kept_and_costs_no_rotation(db_sessions, browser):
+    name = settings_module().SESSION_COOKIE_NAME
+    browser.cookies[name] = "madeup0000000000000000000000000000"
+    with CaptureQueriesContext(connection) as captured:
+        response = browser.get("/whatsapp/")
+    assert response.status_code == 200
+    issued = browser.cookies[name].value
+    assert issued and issued != "madeup0000000000000000000000000000"
+    kinds = [kind(sql) for sql in data_statements(captured)]
+    # The session read that finds nothing, the attempt, then the new session saved once.
+    assert kinds == [
+        "SELECT django_session",
+        "INSERT whatsapp_login_loginattempt",
+        "SELECT django_session",
+        "INSERT django_session",
+    ], kinds
+
+
+def settings_module():
+    from django.conf import settings
+
+    return settings

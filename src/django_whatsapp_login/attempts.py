@@ -285,7 +285,12 @@ def create_attempt(
         )
     # A session cookie planted before this point (cookie tossing from a sibling
     # subdomain, or an attacker's own session) must not share this attempt: new key.
-    request.session.cycle_key()
+    # The session was loaded above (session_attempt_id): no key now means the browser
+    # brought no session the store knows, and Django gives a new session a key of its
+    # own making when it saves it, so there is nothing to rotate (and a first visit saves
+    # its session once instead of creating it here and updating it at the response).
+    if request.session.session_key is not None:
+        request.session.cycle_key()
     code, binding, cookie = generate_code(), secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     attempt = LoginAttempt.objects.create(
         code_hash=hash_secret(code),
