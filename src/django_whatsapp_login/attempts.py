@@ -17,6 +17,7 @@ Who sent a message is decided by ``identities.resolve_sender``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
@@ -62,7 +63,11 @@ LIVE_STATUSES = (Status.PENDING, Status.AWAITING_CONFIRMATION, Status.CONFIRMED)
 
 
 def generate_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    # CODE_LENGTH base32 characters are exactly CODE_LENGTH * 5 random bits: base32 of
+    # that many random bytes is the same uniform code as a secrets.choice per character,
+    # for one call into the system's random source instead of sixteen.
+    code = base64.b32encode(secrets.token_bytes(CODE_LENGTH * 5 // 8)).decode("ascii")
+    return code[:CODE_LENGTH]
 
 
 def hash_secret(value: str) -> str:
