@@ -418,3 +418,17 @@ def test_generated_codes_round_trip():
         assert set(code) <= set(CODE_ALPHABET)
         assert match_code(login_message(code)) == code
         assert match_code(login_message(code).lower()) == code
+
+
+def test_generated_codes_use_every_character_evenly():
+    from collections import Counter
+
+    # base32 of random bytes: the alphabet must be RFC 4648's, and no position biased.
+    assert CODE_ALPHABET == "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    codes = [generate_code() for _ in range(2000)]
+    assert len(set(codes)) == len(codes)
+    assert all(len(code) == CODE_LENGTH for code in codes)
+    for position in (0, CODE_LENGTH // 2, CODE_LENGTH - 1):
+        counts = Counter(code[position] for code in codes)
+        assert set(counts) == set(CODE_ALPHABET)  # 2000 draws: every character shows
+        assert max(counts.values()) < 2000 / 32 * 2.2  # none far above 62.5 on average

@@ -32,3 +32,20 @@ def test_many_links_decode(settings, seed):
         buffer.seek(0)
         decoded = [r.text for r in zxingcpp.read_barcodes(image.open(buffer))]
         assert decoded == [link]
+
+
+def test_the_same_code_is_rendered_once_per_process():
+    from unittest import mock
+
+    import segno
+
+    from django_whatsapp_login import qr
+
+    link = "https://wa.me/79990000000?text=LOGIN%20CACHE-TEST-0001"
+    with mock.patch.object(segno, "make", wraps=segno.make) as make:
+        first = qr.qr_svg(link, title="QR code")
+        again = qr.qr_svg(link, title="QR code")
+        other_title = qr.qr_svg(link, title="Код")
+    assert again == first and "QR code" in first
+    assert "Код" in other_title and other_title != first
+    assert make.call_count == 2  # once per (code, title)

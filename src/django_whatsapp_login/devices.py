@@ -25,6 +25,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from django.core import signing
+from django.db import connections, router
 from django.utils import timezone
 
 from .conf import app_settings
@@ -116,6 +117,25 @@ def remember(attempt: LoginAttempt, user: AbstractBaseUser, label: str = "") -> 
     if not (attempt.device_hash and app_settings.CONFIRMATION_ENABLED):
         return
     now = timezone.now()
+    using = router.db_for_write(KnownDevice)
+    if connections[using].features.supports_update_conflicts_with_target:
+        # One statement (INSERT ... ON CONFLICT DO UPDATE): a new row, or the known one
+        # renewed; two logins from one browser at once still keep one row.
+        KnownDevice.objects.using(using).bulk_create(
+            [
+                KnownDevice(
+                    user_id=user.pk,
+                    device_hash=attempt.device_hash,
+                    label=label[:128],
+                    created_at=now,
+                    last_used_at=now,
+                )
+            ],
+            update_conflicts=True,
+            unique_fields=["user", "device_hash"],
+            update_fields=["last_used_at"],
+        )
+        return
     updated = KnownDevice.objects.filter(user_id=user.pk, device_hash=attempt.device_hash).update(
         last_used_at=now
     )

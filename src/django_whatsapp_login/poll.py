@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import attempts, state
+from . import attempts, ratelimit, state
 from .models import LoginAttempt
 
 if TYPE_CHECKING:
@@ -37,3 +37,33 @@ def session_attempt(request: HttpRequest) -> LoginAttempt | None:
     if attempt is not None:
         state.fill(attempt)
     return attempt
+
+
+def limited_session_attempt(
+    request: HttpRequest, spec: str, session_key: str | None
+) -> tuple[int | None, LoginAttempt | None]:
+    """The status poll's rate limit (``spec``, counted per attempt and per ``session_key``)
+    and then its attempt: ``(retry_after, attempt)``.
+
+    With Django's Redis cache the limit's counters and the cached state are one round
+    trip (``ratelimit.hit_then_get``); the rules are those of :func:`session_attempt`
+    (the binding check on the cached entry, the row when the cache has nothing or is per
+    process, which then fills the cache). A refused poll reads nothing (attempt None).
+    """
+    attempt_id = attempts.session_attempt_id(request)
+    read_key = state.cache_key(attempt_id) if attempt_id is not None and state.enabled() else None
+    cached = read_key is not None
+    keys = {"attempt": str(attempt_id) if attempt_id else None, "session": session_key}
+    retry_after, value = ratelimit.hit_then_get("status", spec, keys, read_key)
+    if retry_after:
+        return retry_after, None
+    if attempt_id is None:
+        return None, None
+    if cached:
+        entry = state.from_entry(attempt_id, value)  # None for no (or a bad) entry
+        if entry is not None:
+            return None, entry if attempts.session_binds(request, entry) else None
+    attempt = attempts.get_session_attempt(request)
+    if cached and attempt is not None:
+        state.fill(attempt)
+    return None, attempt

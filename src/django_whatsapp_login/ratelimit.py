@@ -16,6 +16,7 @@ of one event are counted in one round trip.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
@@ -50,6 +51,12 @@ class Rule:
 
 def parse(spec: str) -> list[Rule]:
     """Parse ``"20/m/ip,5/m/session"``; raise :class:`InvalidRateLimit` on a bad rule."""
+    return list(_parse(spec))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(spec: str) -> tuple[Rule, ...]:
+    # Settings strings: a handful per project, parsed once (the poll runs this per request).
     rules: list[Rule] = []
     for part in (spec or "").split(","):
         if not part.strip():
@@ -62,7 +69,7 @@ def parse(spec: str) -> list[Rule]:
         if int(amount) < 1 or period < 1:
             raise InvalidRateLimit(f"Not a rate limit rule: {part.strip()!r}")
         rules.append(Rule(int(amount), period, key))
-    return rules
+    return tuple(rules)
 
 
 def _cache_key(action: str, rule: Rule, value: str, window: int) -> str:
@@ -96,7 +103,7 @@ def _windows(
     action: str, spec: str, keys: Mapping[str, str | None], now: float
 ) -> Iterator[tuple[Rule, str, int]]:
     """(rule, cache key, window number) for each rule of ``spec`` whose key has a value."""
-    for rule in parse(spec):
+    for rule in _parse(spec):
         value = keys.get(rule.key)
         if rule.key == "ip":
             value = ip_key(value)
@@ -128,11 +135,71 @@ def hit(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
     counts = _count_redis(windows)
     if counts is None:
         counts = [_count(key, rule) for rule, key, _window in windows]
+    return _retry_after(windows, counts, now)
+
+
+def _retry_after(windows: list[tuple[Rule, str, int]], counts: list[int], now: float) -> int | None:
     retry_after: int | None = None
     for (rule, _key, window), count in zip(windows, counts, strict=True):
         if count > rule.amount:
             retry_after = max(retry_after or 0, _wait(rule, window, now))
     return retry_after
+
+
+#: Counts every window (``SET NX EX`` then ``INCR``, as :func:`_count_redis`) and then,
+#: when one more key than windows is given, reads that key: the rate limit and the read
+#: of what the limited request wants, in one round trip. A missing key ends the reply
+#: early (Lua's false), so the reply is as long as ARGV when there is nothing to read.
+_HIT_THEN_GET = """
+local out = {}
+for i = 1, #ARGV do
+  redis.call('SET', KEYS[i], 0, 'EX', ARGV[i], 'NX')
+  out[i] = redis.call('INCR', KEYS[i])
+end
+if #KEYS > #ARGV then
+  out[#ARGV + 1] = redis.call('GET', KEYS[#KEYS])
+end
+return out
+"""
+
+
+def hit_then_get(
+    action: str, spec: str, keys: Mapping[str, str | None], read_key: str | None
+) -> tuple[int | None, Any]:
+    """:func:`hit`, then (when the event is allowed and ``read_key`` is given) the cache
+    value of ``read_key``: ``(retry_after, value)``, value ``None`` when missing or not read.
+
+    With Django's Redis cache both happen in one round trip (a Lua script, sent once per
+    client and then called by its SHA1 with ``EVALSHA``); with other caches this is
+    :func:`hit` then ``cache.get``. Both counting paths are the same as :func:`hit`'s.
+    """
+    now = time.time()
+    windows = list(_windows(action, spec, keys, now))
+    if not windows and read_key is None:
+        return None, None
+    found = redis_client()
+    if found is None:
+        retry_after = hit(action, spec, keys) if windows else None
+        if retry_after or read_key is None:
+            return retry_after, None
+        return None, cache.get(read_key)
+    backend, client = found
+    script = getattr(client, "_whatsapp_login_hit_then_get", None)
+    if script is None:
+        # register_script: EVALSHA, and EVAL once if the server does not know the script
+        # yet (a restart, SCRIPT FLUSH).
+        script = client.register_script(_HIT_THEN_GET)
+        client._whatsapp_login_hit_then_get = script
+    # make_key, not make_and_validate_key: these keys are ours (short ASCII, no spaces), and
+    # the memcached-compatibility scan of every character is a measurable part of a poll.
+    script_keys = [backend.make_key(key) for _rule, key, _window in windows]
+    if read_key is not None:
+        script_keys.append(backend.make_key(read_key))
+    reply = script(keys=script_keys, args=[rule.period + 1 for rule, _key, _window in windows])
+    retry_after = _retry_after(windows, [int(count) for count in reply[: len(windows)]], now)
+    if retry_after or len(reply) <= len(windows) or reply[len(windows)] is None:
+        return retry_after, None
+    return None, backend._cache._serializer.loads(reply[len(windows)])  # type: ignore[attr-defined]
 
 
 def _count(key: str, rule: Rule) -> int:

@@ -21,7 +21,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import http_date, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_deny
@@ -152,7 +152,11 @@ def _business_phone() -> str:
 
 
 def _too_many(retry_after: int) -> HttpResponse:
-    response = _json(
+    return _no_store(_too_many_response(retry_after))
+
+
+def _too_many_response(retry_after: int) -> HttpResponse:
+    response = JsonResponse(
         {
             "error": "rate_limited",
             "retry_after": retry_after,
@@ -209,18 +213,6 @@ def _start_or_reuse(
             request, before_create=check_start_limit, purpose=purpose, user=user
         )
     return attempts.start_attempt(request, before_create=check_start_limit)
-
-
-def _check_poll_limit(request: HttpRequest) -> int | None:
-    attempt_id = attempts.session_attempt_id(request)
-    return ratelimit.hit(
-        "status",
-        app_settings.RATE_LIMIT_STATUS,
-        {
-            "attempt": str(attempt_id) if attempt_id else None,
-            "session": _session_key(request, create=False),
-        },
-    )
 
 
 def _binding_cookie(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -375,17 +367,39 @@ def start(request: HttpRequest) -> HttpResponse:
     return _json(attempt_payload(attempt, code))
 
 
+#: What ``never_cache`` plus :func:`_no_store` put on a response, computed once for the
+#: status poll (patch_cache_control parses and rebuilds the header on every call).
+_POLL_CACHE_CONTROL = "no-store, max-age=0, no-cache, must-revalidate, private"
+_expires: list[Any] = [0, ""]
+
+
+def _poll_headers(response: HttpResponse) -> HttpResponse:
+    """The headers ``never_cache`` and :func:`_no_store` give, without their per-request
+    parsing: Cache-Control as above, Expires now (as never_cache: formatted once a second)."""
+    now = int(time.time())
+    if _expires[0] != now:
+        _expires[:] = [now, http_date(now)]
+    response["Cache-Control"] = _POLL_CACHE_CONTROL
+    response["Referrer-Policy"] = "same-origin"
+    response["Expires"] = _expires[1]
+    return response
+
+
 @_binding_cookie
 @require_GET
-@never_cache
 def status(request: HttpRequest) -> HttpResponse:
-    """The status of this session's attempt. Read-only: it never changes anything."""
-    retry_after = _check_poll_limit(request)
+    """The status of this session's attempt. Read-only: it never changes anything.
+
+    The hottest path (every waiting page, every POLL_INTERVAL): with Redis its rate limit
+    and the attempt's cached state are one round trip (``poll.limited_session_attempt``).
+    """
+    retry_after, attempt = poll.limited_session_attempt(
+        request, app_settings.RATE_LIMIT_STATUS, _session_key(request, create=False)
+    )
     if retry_after:
-        return _too_many(retry_after)
-    attempt = poll.session_attempt(request)  # the cached state first (issue 11)
+        return _poll_headers(_too_many_response(retry_after))
     code, data = status_answer(request, attempt)
-    return _json(data, status=code)
+    return _poll_headers(JsonResponse(data, status=code))
 
 
 def status_answer(request: HttpRequest, attempt: LoginAttempt | None) -> tuple[int, dict[str, Any]]:
@@ -438,7 +452,7 @@ def complete(request: HttpRequest) -> HttpResponse:
     retry_after = _check_complete_limit(request)
     if retry_after:
         return _too_many(retry_after)
-    attempt = attempts.get_session_attempt(request)
+    attempt = attempts.get_session_attempt(request, with_user=True)  # one query for both
     if attempt is None or attempt.status == Status.CONSUMED:
         return HttpResponseRedirect(_login_url(request), status=303) if html else _no_attempt()
     user = None
