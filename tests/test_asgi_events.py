@@ -291,3 +291,108 @@ def test_a_broker_outage_sends_the_page_to_polling(project):
             if broker.poll() is None:
                 broker.kill()
     assert same(seen) == ("poll", True, (503, "text/html; charset=utf-8", "5"), "confirmed")
+
+
+# --- the parts, without a server --------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_batch_of_re_reads_costs_one_query(django_assert_num_queries, settings):
+    from datetime import timedelta
+
+    from django.http import HttpRequest
+    from django.utils import timezone
+
+    from django_whatsapp_login import events
+    from django_whatsapp_login.models import LoginAttempt, Status
+
+    settings.WHATSAPP_LOGIN_STATE_CACHE = False  # every attempt from the rows
+    soon = timezone.now() + timedelta(minutes=2)
+    made = [
+        LoginAttempt.objects.create(
+            code_hash=str(i) * 64, binding_hash="b" * 64, expires_at=soon, status=status
+        )
+        for i, status in enumerate([Status.PENDING, Status.CONFIRMED, Status.PENDING])
+    ]
+    request = HttpRequest()
+    items = [(request, attempt.pk) for attempt in made] + [(request, made[0].pk), (request, 0)]
+    with django_assert_num_queries(1):
+        answers = events.read_many(items)
+    assert [(code, data.get("status")) for code, data in answers] == [
+        (200, "pending"),
+        (200, "confirmed"),
+        (200, "pending"),
+        (200, "pending"),
+        (404, None),  # gone: the stream sends the page to polling
+    ]
+
+
+def test_the_reader_batches_streams_woken_together(monkeypatch):
+    import asyncio
+
+    from django.http import HttpRequest
+
+    from django_whatsapp_login import events
+
+    batches: list[list[int]] = []
+
+    def fake_read_many(items):
+        batches.append([attempt_id for _request, attempt_id in items])
+        return [(200, {"status": str(attempt_id)}) for _request, attempt_id in items]
+
+    monkeypatch.setattr(events, "read_many", fake_read_many)
+
+    async def main():
+        reader = events.Reader(asyncio.get_running_loop())
+        request = HttpRequest()
+        return await asyncio.gather(*(reader.read(request, i) for i in range(1, 7)))
+
+    answers = asyncio.run(main())
+    assert [data["status"] for _code, data in answers] == ["1", "2", "3", "4", "5", "6"]
+    assert batches == [[1, 2, 3, 4, 5, 6]]
+
+
+def test_a_waiter_woken_before_it_waits_returns_at_once_and_times_out_otherwise():
+    import asyncio
+
+    from django_whatsapp_login import live
+
+    async def main():
+        waiter = live.Waiter(1, "client")
+        waiter.wake()
+        await asyncio.sleep(0)  # the thread-safe wake lands on the next turn
+        first = await waiter.wait(30)
+        second = await waiter.wait(0.01)
+        waiter.close()
+        third = await waiter.wait(30)
+        return first, second, third, waiter.closed
+
+    assert asyncio.run(main()) == (True, False, True, True)
+
+
+def test_a_failed_re_read_sends_the_page_to_polling(monkeypatch, settings):
+    import asyncio
+
+    from django.http import HttpRequest
+
+    from django_whatsapp_login import events, live
+
+    settings.WHATSAPP_LOGIN_LIVE = "inprocess"
+
+    def broken(items):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(events, "read_many", broken)
+
+    async def main():
+        opened = events.Opened(7, "client-7", {"status": "pending"}, wait=True)
+        chunks = events.stream(HttpRequest(), opened)
+        first = await chunks.__anext__()
+        live.HUB.wake(7)
+        rest = [chunk async for chunk in chunks]
+        return first, rest, live.HUB.client_count("client-7")
+
+    first, rest, left = asyncio.run(main())
+    assert first.startswith("retry: 1000") and '"pending"' in first
+    assert rest == ["event: poll\ndata: {}\n\n"]
+    assert left == 0  # the stream left the hub

@@ -41,7 +41,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import connections
+from django.db import close_old_connections, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import translation
 
@@ -102,6 +102,12 @@ def _briefly(function: Any, *, thread_sensitive: bool = True) -> Any:
     the thread keeps its connection (``CONN_MAX_AGE``) that long: for a stream, minutes. With
     thousands of waiting pages that would be thousands of database connections, so each
     short synchronous step closes the connection it opened.
+
+    With ``thread_sensitive=False`` the step runs in the event loop's shared thread pool
+    (a few threads, whatever the number of streams): there each thread keeps its
+    connection as Django's ``CONN_MAX_AGE`` says (``close_old_connections`` before and
+    after, as around a request), so at most one connection per pool thread stays open and
+    a stream that opens does not pay for a new database connection.
     """
 
     def run(*args: Any) -> Any:
@@ -110,11 +116,14 @@ def _briefly(function: Any, *, thread_sensitive: bool = True) -> Any:
         finally:
             connections.close_all()
 
-    return sync_to_async(run, thread_sensitive=thread_sensitive)
+    def pooled(*args: Any) -> Any:
+        close_old_connections()
+        try:
+            return function(*args)
+        finally:
+            close_old_connections()
 
-
-def _event(data: dict[str, Any]) -> str:
-    return "data: " + json.dumps(data, separators=(",", ":")) + "\n\n"
+    return sync_to_async(run if thread_sensitive else pooled, thread_sensitive=thread_sensitive)
 
 
 def _event(data: dict[str, Any]) -> str:
@@ -239,7 +248,14 @@ async def stream(
             if waiter.fallback:
                 yield "event: poll\ndata: {}\n\n"
                 return
-            code, data = await read.read(request, opened.attempt_id)
+            try:
+                code, data = await read.read(request, opened.attempt_id)
+            except Exception:
+                # The database or the cache failed for this batch: the page polls, which
+                # answers on its own (never a stream that ends without a word).
+                logger.exception("Could not re-read login attempt %s", opened.attempt_id)
+                yield "event: poll\ndata: {}\n\n"
+                return
             if code != 200:
                 yield "event: poll\ndata: {}\n\n"  # gone: the poll says what happened
                 return
