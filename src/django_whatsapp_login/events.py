@@ -32,8 +32,10 @@ reads the attempts of many woken streams in one thread hop and one query.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -104,10 +106,12 @@ def _briefly(function: Any, *, thread_sensitive: bool = True) -> Any:
     short synchronous step closes the connection it opened.
 
     With ``thread_sensitive=False`` the step runs in the event loop's shared thread pool
-    (a few threads, whatever the number of streams): there each thread keeps its
-    connection as Django's ``CONN_MAX_AGE`` says (``close_old_connections`` before and
-    after, as around a request), so at most one connection per pool thread stays open and
-    a stream that opens does not pay for a new database connection.
+    (a few threads, whatever the number of streams), each thread in a context of its own
+    that it keeps: what a step makes there (Django's cache handler keeps one cache
+    instance, and with it a Redis client, per context) stays with the pool thread instead
+    of with each waiting stream. The language is passed on; each thread keeps its database
+    connection as ``CONN_MAX_AGE`` says (``close_old_connections`` before and after, as
+    around a request), so at most one connection per pool thread stays open.
     """
 
     def run(*args: Any) -> Any:
@@ -116,14 +120,37 @@ def _briefly(function: Any, *, thread_sensitive: bool = True) -> Any:
         finally:
             connections.close_all()
 
-    def pooled(*args: Any) -> Any:
-        close_old_connections()
-        try:
-            return function(*args)
-        finally:
-            close_old_connections()
+    if thread_sensitive:
+        return sync_to_async(run, thread_sensitive=True)
 
-    return sync_to_async(run if thread_sensitive else pooled, thread_sensitive=thread_sensitive)
+    async def pooled(*args: Any) -> Any:
+        language = translation.get_language()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, _in_pool, function, language, args)
+
+    return pooled
+
+
+_pool = threading.local()
+
+
+def _in_pool(function: Any, language: str | None, args: tuple[Any, ...]) -> Any:
+    """``function(*args)`` in this pool thread's own context (see :func:`_briefly`)."""
+    context = getattr(_pool, "context", None)
+    if context is None:
+        context = _pool.context = contextvars.Context()
+    return context.run(_pooled_step, function, language, args)
+
+
+def _pooled_step(function: Any, language: str | None, args: tuple[Any, ...]) -> Any:
+    close_old_connections()
+    try:
+        if language:
+            with translation.override(language):
+                return function(*args)
+        return function(*args)
+    finally:
+        close_old_connections()
 
 
 def _event(data: dict[str, Any]) -> str:
