@@ -71,13 +71,16 @@ class Project:
     def _env(self, overrides: dict[str, Any]) -> dict[str, str]:
         return dict(self.env, WHATSAPP_LOGIN_TEST_OVERRIDES=json.dumps({**self.base, **overrides}))
 
-    def uvicorn(self, workers: int = 1, **overrides: Any) -> str:
+    def uvicorn(
+        self, workers: int = 1, app: str = "tests.asgi:application", **overrides: Any
+    ) -> str:
+        """A uvicorn server; ``app="tests.asgi_lean:application"`` for the lean wrapper."""
         port = free_port()
         command = [
             sys.executable,
             "-m",
             "uvicorn",
-            "tests.asgi:application",
+            app,
             "--host",
             "127.0.0.1",
             "--port",

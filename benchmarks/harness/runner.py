@@ -152,8 +152,12 @@ class Context:
         self._cleanups.append(server.stop)
         return server
 
-    def start_asgi_server(self, label: str, workers: int = 2, **env: str) -> Any:
-        """A uvicorn server of the site (``benchsite.asgi``) on the main database."""
+    def start_asgi_server(
+        self, label: str, workers: int = 2, asgi: str = "benchsite.asgi:application", **env: str
+    ) -> Any:
+        """A uvicorn server of the site (``benchsite.asgi``: ``application`` has the lean
+        events wrapper, ``django_application`` is Django's handler alone) on the main
+        database."""
         from tests.e2e.server import UvicornServer
 
         from .site import server_env
@@ -161,7 +165,7 @@ class Context:
         server = UvicornServer(
             env=server_env(self.database_url, str(self.mail_dir), **env),
             chdir=HERE,
-            asgi="benchsite.asgi:application",
+            asgi=asgi,
             workers=workers,
             python=sys.executable,
             log_path=self.logs / f"bench-uvicorn-{label}.log",

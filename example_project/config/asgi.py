@@ -1,4 +1,8 @@
-"""ASGI entry point of the example project."""
+"""ASGI entry point of the example project (``uvicorn config.asgi:application``).
+
+``live_events`` answers the login page's push channel (``whatsapp_login:events``) with one
+small coroutine per waiting page and hands every other request to Django (docs/live.md).
+"""
 
 from __future__ import annotations
 
@@ -8,4 +12,8 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from django_whatsapp_login.asgi import live_events  # noqa: E402  (after the setup)
+
+application = live_events(django_application)

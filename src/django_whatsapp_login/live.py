@@ -70,31 +70,58 @@ def publish(attempt: LoginAttempt) -> None:
 
 
 class Waiter:
-    """One open event stream, waiting for its attempt; woken from any thread."""
+    """One open event stream, waiting for its attempt; woken from any thread.
 
-    __slots__ = ("attempt_id", "client", "event", "fallback", "loop")
+    Waits on a bare future with a ``call_later`` timer: no task per wait (thousands of
+    streams each waiting for a heartbeat would otherwise each hold a task and a timer).
+    """
+
+    __slots__ = ("_future", "_woken", "attempt_id", "client", "closed", "fallback", "loop")
 
     def __init__(self, attempt_id: int, client: str) -> None:
         self.attempt_id = attempt_id
         self.client = client
         self.loop = asyncio.get_running_loop()
-        self.event = asyncio.Event()
         self.fallback = False
+        self.closed = False
+        self._future: asyncio.Future[bool] | None = None
+        self._woken = False
 
     def wake(self) -> None:
+        """Wake the stream (thread-safe)."""
         try:
-            self.loop.call_soon_threadsafe(self.event.set)
+            self.loop.call_soon_threadsafe(self._set)
         except RuntimeError:  # the loop has closed: the stream is gone anyway
             pass
 
+    def close(self) -> None:
+        """The client went away (call in the loop's thread)."""
+        self.closed = True
+        self._set()
+
+    def _set(self) -> None:
+        self._woken = True
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(True)
+
     async def wait(self, timeout: float) -> bool:
         """True when woken, False when ``timeout`` passed first."""
-        try:
-            await asyncio.wait_for(self.event.wait(), timeout)
-        except asyncio.TimeoutError:
-            return False
-        self.event.clear()
-        return True
+        if not self._woken:
+            future = self._future = self.loop.create_future()
+            timer = self.loop.call_later(timeout, _time_out, future)
+            try:
+                await future
+            finally:
+                timer.cancel()
+                self._future = None
+        woken, self._woken = self._woken, False
+        return woken
+
+
+def _time_out(future: asyncio.Future[bool]) -> None:
+    if not future.done():
+        future.set_result(False)
 
 
 class Hub:
