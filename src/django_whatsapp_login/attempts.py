@@ -373,7 +373,8 @@ def consume(attempt: LoginAttempt, can_authenticate: Any) -> AbstractBaseUser | 
         if learned:
             identities.learn(user, learned, source=source)
     # A browser the user confirmed (or already knew) stays known: no question next time.
-    devices.remember(attempt, user, label=_device_label(attempt))
+    # The label (ua-parser, about 1 ms for a User-Agent not seen yet) only if it is stored.
+    devices.remember(attempt, user, label=lambda: _device_label(attempt))
     return user
 
 
