@@ -142,3 +142,36 @@ def settings_module():
     from django.conf import settings
 
     return settings
+
+
+def test_a_login_without_confirmations_never_parses_the_user_agent(browser, webhook, make_user):
+    # The known device's label (ua-parser) is made only when a device is stored.
+    from unittest import mock
+
+    make_user("+996700123456")
+    data = start(browser)
+    webhook.post(incoming(data["message"]))
+    with mock.patch("django_whatsapp_login.attempts.parse_user_agent") as parse:
+        response = browser.post("/whatsapp/complete/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200, response.content
+    assert LoginAttempt.objects.get().status == Status.CONSUMED
+    parse.assert_not_called()
+    assert not KnownDevice.objects.exists()
+
+
+def test_a_label_function_runs_only_when_the_device_is_stored(make_user, settings):
+    user = make_user("+996700123456")
+    now = timezone.now()
+    attempt = LoginAttempt(device_hash="d" * 64, created_at=now, expires_at=now)
+    calls: list[int] = []
+
+    def label() -> str:
+        calls.append(1)
+        return "Firefox, Linux"
+
+    devices.remember(attempt, user, label=label)  # confirmations off: nothing stored
+    assert calls == [] and not KnownDevice.objects.exists()
+    settings.DEBUG, settings.WHATSAPP_LOGIN_SANDBOX = True, True  # confirmations on
+    devices.remember(attempt, user, label=label)
+    assert calls == [1]
+    assert KnownDevice.objects.get().label == "Firefox, Linux"

@@ -49,3 +49,34 @@ def test_the_same_code_is_rendered_once_per_process():
     assert again == first and "QR code" in first
     assert "Код" in other_title and other_title != first
     assert make.call_count == 2  # once per (code, title)
+
+
+def test_svg_writer_draws_the_same_modules_as_segnos():
+    # The SVG is written from segno's matrix (qr.svg_from_matrix): for many codes it is
+    # exactly segno's own inline SVG with the same options, so it decodes the same.
+    from django_whatsapp_login import qr
+
+    for _ in range(100):
+        link = attempts.wa_link(attempts.generate_code())
+        code = segno.make(link, error="m", micro=False, mask=MASK)
+        expected = code.svg_inline(
+            scale=1,
+            border=4,
+            dark="#000",
+            light="#fff",
+            omitsize=True,
+            svgclass="whatsapp-login-qr",
+            title="Scan <this> & log in",
+        )
+        assert qr.svg_from_matrix(code.matrix, title="Scan <this> & log in") == expected
+        assert qr.qr_svg(link, title="Scan <this> & log in") == expected
+
+
+def test_svg_writer_escapes_the_title_and_omits_an_empty_one():
+    from django_whatsapp_login import qr
+
+    matrix = [bytearray([1, 0, 1]), bytearray([0, 0, 0]), bytearray([1, 1, 0])]
+    svg = qr.svg_from_matrix(matrix, title='"><script>')
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert svg.endswith('d="M4 4.5h1m1 0h1m-3 2h2"/></svg>')
+    assert "<title>" not in qr.svg_from_matrix(matrix)

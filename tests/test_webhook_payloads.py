@@ -709,6 +709,32 @@ def test_duplicate_of_an_ignored_message_is_a_duplicate(webhook, login):
     assert only_attempt().status == Status.PENDING
 
 
+@pytest.mark.django_db(transaction=True)
+def test_login_text_in_real_transactions_needs_no_savepoint_and_stays_idempotent(webhook, login):
+    # Real commits (no test transaction around the request): the processed-message row is
+    # the first statement of the delivery's transaction, so a re-delivery's unique-key
+    # error rolls back only that transaction, and the first delivery needs no savepoint.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    body = incoming(login["message"])
+    with CaptureQueriesContext(connection) as queries:
+        assert_answer(webhook.post(body), "confirmed")
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert not [sql for sql in statements if "SAVEPOINT" in sql.upper()], statements
+    after_first = attempt_state()
+    for _ in range(2):
+        assert_answer(webhook.post(body), "duplicate", "")
+    assert attempt_state() == after_first
+    assert processed() == [(SENDER, body["idMessage"])]
+    # The connection is usable after the refused insert (no aborted transaction left).
+    assert_answer(
+        webhook.post(incoming(login["message"], idMessage=new_message_id())),
+        "duplicate",
+        "already_confirmed",
+    )
+
+
 def test_same_message_id_in_another_chat_is_a_new_message(webhook, login):
     first = incoming(login["message"])
     assert_answer(webhook.post(first), "confirmed")

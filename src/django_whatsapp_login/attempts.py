@@ -373,7 +373,8 @@ def consume(attempt: LoginAttempt, can_authenticate: Any) -> AbstractBaseUser | 
         if learned:
             identities.learn(user, learned, source=source)
     # A browser the user confirmed (or already knew) stays known: no question next time.
-    devices.remember(attempt, user, label=_device_label(attempt))
+    # The label (ua-parser, about 1 ms for a User-Agent not seen yet) only if it is stored.
+    devices.remember(attempt, user, label=lambda: _device_label(attempt))
     return user
 
 
@@ -613,23 +614,42 @@ def handle_message(message: Message, request: HttpRequest | None = None) -> Outc
     if ratelimit.peek("failed", app_settings.RATE_LIMIT_FAILED, limit_key):
         logger.warning("Login message dropped: too many failures from %s", senders.masked)
         return _settle_rate_limited(message, code, senders)
-    with transaction.atomic():
-        if not first_delivery(message):
-            return Outcome("duplicate")
-        attempt = LoginAttempt.objects.filter(code_hash=hash_secret(code)).first()
-        if attempt is None:
-            logger.info("Login message for an unknown code from %s", senders.masked)
-            outcome = ignored("unknown_code")
-        elif ratelimit.hit("confirm", app_settings.RATE_LIMIT_CONFIRM, limit_key):
-            logger.warning("Login message dropped: too many from %s", senders.masked)
-            outcome = _reject(
-                attempt, [Status.PENDING], Reason.RATE_LIMITED, senders, timezone.now()
-            )
-            outcome = Outcome(outcome.action, "rate_limited", outcome.attempt)
-        else:
-            outcome = _apply(attempt, message, senders, request)
+    recorded = False
+    try:
+        # The processed-message row is the block's first statement, so a re-delivery (its
+        # unique key) rolls back nothing else and needs no savepoint of its own (two
+        # statements fewer than first_delivery() on every login message).
+        with transaction.atomic():
+            ProcessedMessage.objects.create(chat_id=message.chat_id, message_id=message.message_id)
+            recorded = True
+            outcome = _settle_login_text(message, code, senders, limit_key, request)
+    except IntegrityError:
+        if recorded:
+            raise
+        return Outcome("duplicate")
     if outcome.action == "rejected" or outcome.reason in FAILURES:
         ratelimit.hit("failed", app_settings.RATE_LIMIT_FAILED, limit_key)
+    return outcome
+
+
+def _settle_login_text(
+    message: Message,
+    code: str,
+    senders: SenderIds,
+    limit_key: dict[str, str | None],
+    request: HttpRequest | None,
+) -> Outcome:
+    """The attempt a login text names, judged (inside handle_message's transaction)."""
+    attempt = LoginAttempt.objects.filter(code_hash=hash_secret(code)).first()
+    if attempt is None:
+        logger.info("Login message for an unknown code from %s", senders.masked)
+        outcome = ignored("unknown_code")
+    elif ratelimit.hit("confirm", app_settings.RATE_LIMIT_CONFIRM, limit_key):
+        logger.warning("Login message dropped: too many from %s", senders.masked)
+        outcome = _reject(attempt, [Status.PENDING], Reason.RATE_LIMITED, senders, timezone.now())
+        outcome = Outcome(outcome.action, "rate_limited", outcome.attempt)
+    else:
+        outcome = _apply(attempt, message, senders, request)
     return outcome
 
 

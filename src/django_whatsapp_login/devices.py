@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.core import signing
@@ -111,11 +112,19 @@ def needs_confirmation(attempt: LoginAttempt, user: AbstractBaseUser) -> bool:
     return not is_known(user, attempt.device_hash)
 
 
-def remember(attempt: LoginAttempt, user: AbstractBaseUser, label: str = "") -> None:
+def remember(
+    attempt: LoginAttempt, user: AbstractBaseUser, label: str | Callable[[], str] = ""
+) -> None:
     """After a login from ``attempt``'s browser: keep (or renew) it as ``user``'s known
-    device. Only while confirmations are on, so switching them on later asks everyone once."""
+    device. Only while confirmations are on, so switching them on later asks everyone once.
+
+    ``label`` may be a function that makes it: then it runs only when a device is stored
+    (``consume`` passes one, so a login without confirmations never parses the User-Agent).
+    """
     if not (attempt.device_hash and app_settings.CONFIRMATION_ENABLED):
         return
+    if callable(label):
+        label = label()
     now = timezone.now()
     using = router.db_for_write(KnownDevice)
     if connections[using].features.supports_update_conflicts_with_target:
