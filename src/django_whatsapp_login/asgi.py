@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from importlib import import_module
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -92,11 +92,13 @@ class StreamRequest(HttpRequest):
 
 def live_events(app: ASGIApp | None = None) -> ASGIApp:
     """``app`` (default: Django's ASGI application), with the events URL served lean."""
+    inner: ASGIApp
     if app is None:
         from django.core.asgi import get_asgi_application
 
-        app = get_asgi_application()
-    inner: ASGIApp = app
+        inner = cast(ASGIApp, get_asgi_application())
+    else:
+        inner = app
     events_path: list[str] = []
 
     def is_events(scope: Scope) -> bool:
@@ -140,10 +142,10 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         return
     request = StreamRequest(scope)
     if "django.middleware.locale.LocaleMiddleware" in settings.MIDDLEWARE:
-        request.LANGUAGE_CODE = translation.get_language_from_request(request)  # type: ignore[attr-defined]
+        request.LANGUAGE_CODE = translation.get_language_from_request(request)
     else:
-        request.LANGUAGE_CODE = settings.LANGUAGE_CODE  # type: ignore[attr-defined]
-    with translation.override(request.LANGUAGE_CODE):  # type: ignore[attr-defined]
+        request.LANGUAGE_CODE = settings.LANGUAGE_CODE
+    with translation.override(request.LANGUAGE_CODE):
         opened = await events.open_stream(request, thread_sensitive=False)
     if isinstance(opened, HttpResponse):
         await _send_plain(send, opened)
