@@ -296,3 +296,51 @@ def test_with_redis_the_limit_still_holds(cached, begin, settings):
     settings.WHATSAPP_LOGIN_RATE_LIMIT_STATUS = "3/m/session"
     browser = begin()
     assert [_answers(browser)[0] for _ in range(4)] == [200, 200, 200, 429]
+
+
+def test_the_cached_pending_answer_is_the_rows_answer_byte_for_byte(settings, begin):
+    settings.WHATSAPP_LOGIN_STATE_CACHE = True
+    settings.WHATSAPP_LOGIN_RATE_LIMIT_STATUS = ""
+    browser = begin()
+    first = browser.get("/whatsapp/status/")
+    again = browser.get("/whatsapp/status/")  # from the bodies kept per state
+    settings.WHATSAPP_LOGIN_STATE_CACHE = False
+    from_row = browser.get("/whatsapp/status/")
+    assert first.content == again.content == from_row.content
+    assert again["Content-Type"] == from_row["Content-Type"] == "application/json"
+    assert again.json()["status"] == "pending"
+
+
+def test_a_cached_state_builds_its_answer_once(cached, settings, begin, monkeypatch):
+    from django_whatsapp_login import views
+
+    settings.WHATSAPP_LOGIN_RATE_LIMIT_STATUS = ""
+    browser = begin()
+    calls = []
+    real = views.status_answer
+    monkeypatch.setattr(views, "status_answer", lambda *a: calls.append(1) or real(*a))
+    views._BODIES.clear()
+    for _ in range(3):
+        assert browser.get("/whatsapp/status/").json()["status"] == "pending"
+    assert len(calls) == 1
+
+
+def test_the_kept_answer_follows_the_language(cached, begin):
+    from django.utils import translation
+
+    browser = begin()
+    english = browser.get("/whatsapp/status/").json()["status_message"]
+    with translation.override("ru"):
+        russian = browser.get("/whatsapp/status/").json()["status_message"]
+    assert english.startswith("Waiting") and russian != english
+
+
+def test_the_kept_answer_turns_expired_at_the_expiry(cached, begin):
+    browser = begin()
+    assert browser.get("/whatsapp/status/").json()["status"] == "pending"
+    attempt = LoginAttempt.objects.get()
+    later = attempt.expires_at.timestamp() + 1
+    with mock.patch("django_whatsapp_login.views.time.time", return_value=later):
+        with mock.patch("django.utils.timezone.now", return_value=attempt.expires_at):
+            body = browser.get("/whatsapp/status/").json()
+    assert body["status"] == "expired"

@@ -193,13 +193,19 @@ def session_binds(request: HttpRequest, attempt: LoginAttempt) -> bool:
     """True when this browser created ``attempt``: its session names the attempt and holds
     the session half of the binding, and its binding cookie holds the other half (>= 128
     bits each, compared in constant time against the hash kept on the attempt)."""
+    return session_binds_hash(request, attempt.pk, attempt.binding_hash)
+
+
+def session_binds_hash(request: HttpRequest, attempt_id: int, binding_hash: str) -> bool:
+    """:func:`session_binds` for an attempt known only by its id and binding hash (the
+    status poll's cached state: no instance needed)."""
     data = _session_data(request)
-    if data is None or data["id"] != attempt.pk:
+    if data is None or data["id"] != attempt_id:
         return False
     cookie = _cookie_secret(request, data)
     if not cookie:
         return False
-    return hmac.compare_digest(_binding_hash(data["binding"], cookie), attempt.binding_hash)
+    return hmac.compare_digest(_binding_hash(data["binding"], cookie), binding_hash)
 
 
 def get_session_attempt(request: HttpRequest, *, with_user: bool = False) -> LoginAttempt | None:

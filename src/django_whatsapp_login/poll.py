@@ -7,7 +7,7 @@ the cache has nothing (or is per process). See ``state.py`` for why that is safe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import attempts, ratelimit, state
 from .models import LoginAttempt
@@ -50,20 +50,35 @@ def limited_session_attempt(
     (the binding check on the cached entry, the row when the cache has nothing or is per
     process, which then fills the cache). A refused poll reads nothing (attempt None).
     """
+    retry_after, attempt, entry = limited_session_state(request, spec, session_key)
+    if entry is not None:
+        attempt = state.from_entry(attempts.session_attempt_id(request) or 0, entry)
+    return retry_after, attempt
+
+
+def limited_session_state(
+    request: HttpRequest, spec: str, session_key: str | None
+) -> tuple[int | None, LoginAttempt | None, tuple[Any, ...] | None]:
+    """:func:`limited_session_attempt` without building an instance from the cache:
+    ``(retry_after, attempt, entry)``. ``entry`` is the cached state (``state.entry``'s
+    tuple, already checked against this browser's binding) when the cache had it, and
+    then ``attempt`` is None; otherwise ``attempt`` is the row (or None: no attempt, or
+    not this browser's) and ``entry`` None."""
     attempt_id = attempts.session_attempt_id(request)
     read_key = state.cache_key(attempt_id) if attempt_id is not None and state.enabled() else None
     cached = read_key is not None
     keys = {"attempt": str(attempt_id) if attempt_id else None, "session": session_key}
     retry_after, value = ratelimit.hit_then_get("status", spec, keys, read_key)
     if retry_after:
-        return retry_after, None
+        return retry_after, None, None
     if attempt_id is None:
-        return None, None
-    if cached:
-        entry = state.from_entry(attempt_id, value)  # None for no (or a bad) entry
-        if entry is not None:
-            return None, entry if attempts.session_binds(request, entry) else None
+        return None, None, None
+    if cached and state.valid_entry(value):
+        # The same constant-time check of both binding halves as for the row.
+        if attempts.session_binds_hash(request, attempt_id, value[5]):
+            return None, None, value
+        return None, None, None
     attempt = attempts.get_session_attempt(request)
     if cached and attempt is not None:
         state.fill(attempt)
-    return None, attempt
+    return None, attempt, None

@@ -40,7 +40,7 @@ from django.core.cache.backends.locmem import LocMemCache
 
 from . import ratelimit
 from .conf import app_settings
-from .models import LoginAttempt
+from .models import LoginAttempt, Status
 
 logger = logging.getLogger("django_whatsapp_login")
 
@@ -108,9 +108,29 @@ def fill(attempt: LoginAttempt) -> None:
         logger.exception("Could not cache the state of login attempt %s", attempt.pk)
 
 
+def valid_entry(value: Any) -> bool:
+    """Is ``value`` an entry of this version (what :func:`entry` writes)?"""
+    return isinstance(value, tuple) and len(value) == 6 and value[0] == ENTRY_VERSION
+
+
+def public_status(value: tuple[Any, ...], now: float) -> str:
+    """``LoginAttempt.public_status`` of a valid entry at ``now`` (a timestamp), without
+    building the instance: pending, awaiting YES and confirmed read as expired from
+    ``expires_at`` on."""
+    status = value[1]
+    if status in _EXPIRING and now >= value[4]:
+        return Status.EXPIRED.value
+    return str(status)
+
+
+_EXPIRING = frozenset(
+    {Status.PENDING.value, Status.AWAITING_CONFIRMATION.value, Status.CONFIRMED.value}
+)
+
+
 def from_entry(attempt_id: int, value: Any) -> LoginAttempt | None:
     """An unsaved ``LoginAttempt`` carrying the cached fields, or None for a bad entry."""
-    if not (isinstance(value, tuple) and len(value) == 6 and value[0] == ENTRY_VERSION):
+    if not valid_entry(value):
         return None
     _version, status, reason, purpose, expires, binding_hash = value
     return LoginAttempt(

@@ -8,6 +8,7 @@ logs) never lets anyone poll or complete someone else's login.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import secrets
 import time
@@ -18,17 +19,19 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils.http import http_date, url_has_allowed_host_and_scheme
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from . import attempts, completion, poll, ratelimit, webhooks
+from . import attempts, completion, poll, ratelimit, state, webhooks
 from .conf import app_settings
 from .gateways import Ignored, get_gateway
 from .models import LoginAttempt, Purpose, Reason, Status
@@ -393,13 +396,48 @@ def status(request: HttpRequest) -> HttpResponse:
     The hottest path (every waiting page, every POLL_INTERVAL): with Redis its rate limit
     and the attempt's cached state are one round trip (``poll.limited_session_attempt``).
     """
-    retry_after, attempt = poll.limited_session_attempt(
+    retry_after, attempt, entry = poll.limited_session_state(
         request, app_settings.RATE_LIMIT_STATUS, _session_key(request, create=False)
     )
     if retry_after:
         return _poll_headers(_too_many_response(retry_after))
+    if entry is not None:
+        body = _cached_body(request, entry)
+        if body is not None:
+            return _poll_headers(HttpResponse(body, content_type="application/json"))
+        attempt = state.from_entry(attempts.session_attempt_id(request) or 0, entry)
     code, data = status_answer(request, attempt)
     return _poll_headers(JsonResponse(data, status=code))
+
+
+#: The status poll's JSON bodies for cached states, by (public status, reason, purpose,
+#: expiry, language): the same bytes for every poll of an attempt until it changes, so
+#: neither the message (gettext) nor the JSON is made again. Bounded: cleared when full.
+_BODIES: dict[tuple[Any, ...], bytes] = {}
+_BODIES_MAX = 4096
+
+
+def _cached_body(request: HttpRequest, entry: tuple[Any, ...]) -> bytes | None:
+    """The 200 body of ``status_answer`` for a cached state (``state.entry``'s tuple), or
+    None when that answer depends on more than the state (a rejection: the fallback link
+    of this browser; the sandbox's question: the row; a used attempt: 404)."""
+    public = state.public_status(entry, time.time())
+    if public == Status.REJECTED or entry[1] == Status.CONSUMED:
+        return None
+    if public == Status.AWAITING_CONFIRMATION and _sandbox_active():
+        return None
+    key = (public, entry[2], entry[3], entry[4], get_language())
+    body = _BODIES.get(key)
+    if body is None:
+        attempt = state.from_entry(0, entry)
+        code, data = status_answer(request, attempt)
+        body = json.dumps(data, cls=DjangoJSONEncoder).encode()
+        if code != 200 or data.get("status") != public:
+            return None  # the state changed under us (its expiry came meanwhile)
+        if len(_BODIES) >= _BODIES_MAX:
+            _BODIES.clear()
+        _BODIES[key] = body
+    return body
 
 
 def status_answer(request: HttpRequest, attempt: LoginAttempt | None) -> tuple[int, dict[str, Any]]:
