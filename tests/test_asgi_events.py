@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import http.client
 import subprocess
+import time
 from typing import Any
 
+import django
 import pytest
 
 from .live_servers import Browser, EventStream, Project, webhook
@@ -197,19 +199,27 @@ def test_a_worker_holds_a_bounded_number_of_streams(project):
 
 
 def test_a_client_that_leaves_frees_its_place(project):
-    # One place per worker: after the first client hangs up, the next one gets it.
-    for server in both(project, WHATSAPP_LOGIN_LIVE_MAX_CONNECTIONS=1):
+    # One place per worker: after the first client hangs up, the next one gets it. The
+    # wrapper reads the hang-up (http.disconnect) itself on every Django version; Django's
+    # own ASGI handler passes it to a streaming view only since Django 5.0, so on 4.2 the
+    # view's place stays taken until WHATSAPP_LOGIN_LIVE_TIMEOUT (docs/live.md).
+    servers = both(project, WHATSAPP_LOGIN_LIVE_MAX_CONNECTIONS=1)
+    if django.VERSION < (5, 0):
+        servers = servers[1:]
+    for server in servers:
         one, two = Browser(), Browser()
         one.login_page(server)
         two.login_page(server)
         held = one.events(server)
         assert held.next_data()["status"] == "pending"
         held.close()
-        for _ in range(50):  # the server notices the hang-up a moment later
+        deadline = time.monotonic() + 5
+        while True:
             stream = two.events(server)
-            if stream.status == 200:
+            if stream.status == 200 or time.monotonic() > deadline:
                 break
             stream.close()
+            time.sleep(0.05)
         assert stream.status == 200, f"{server}: the place was never freed"
         assert stream.next_data()["status"] == "pending"
         stream.close()
