@@ -217,3 +217,31 @@ def test_doctor_s_client_factory_still_builds_the_green_api_client(fake_greenapi
     report = doctor.Doctor(client_factory=factory).run()
     assert len(built) == 1
     assert {r.id: r.status for r in report.results}["instance_state"] == doctor.PASS
+
+
+def test_a_phone_the_doctor_cannot_read_is_one_failed_line(settings):
+    settings.WHATSAPP_LOGIN_GATEWAY = f"{__name__}.CustomGateway"
+    code, checks = check_json("--phone", "call me maybe")
+    by_id = {c["id"]: c for c in checks}
+    assert by_id["phone_lookup"]["status"] == doctor.FAIL
+    assert by_id["phone_lookup"]["detail"].startswith("cannot read the number")
+    assert "+<country code><number>" in by_id["phone_lookup"]["fix"]
+    assert code != 0
+
+
+def test_a_database_it_cannot_read_is_one_failed_line(settings, monkeypatch):
+    from django.db import OperationalError
+
+    from django_whatsapp_login import phone_audit
+
+    def unreadable(*args, **kwargs):
+        raise OperationalError("no such table: auth_user")
+
+    settings.WHATSAPP_LOGIN_GATEWAY = f"{__name__}.CustomGateway"
+    monkeypatch.setattr(phone_audit, "audit_phones", unreadable)
+    code, checks = check_json()
+    by_id = {c["id"]: c for c in checks}
+    assert by_id["user_phones"]["status"] == doctor.FAIL
+    assert by_id["user_phones"]["detail"] == "the database cannot be read (OperationalError)"
+    assert by_id["user_phones"]["fix"] == "check DATABASES and run manage.py migrate"
+    assert code != 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import ipaddress
+import logging
 import re
 import time
 from collections.abc import Iterator, Mapping
@@ -30,6 +31,8 @@ from django.core.cache.backends.redis import RedisCache
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
+
+logger = logging.getLogger("django_whatsapp_login")
 
 _RULE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*/\s*(ip|session|attempt|phone)\s*")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -117,7 +120,7 @@ def _wait(rule: Rule, window: int, now: float) -> int:
     return max(1, int((window + 1) * rule.period - now + 0.999))
 
 
-def hit(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
+def _hit(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
     """Count one event against every rule of ``spec``.
 
     ``keys`` maps a key kind to this request's value (``{"ip": "203.0.113.5"}``); rules
@@ -163,7 +166,7 @@ return out
 """
 
 
-def hit_then_get(
+def _hit_then_get(
     action: str, spec: str, keys: Mapping[str, str | None], read_key: str | None
 ) -> tuple[int | None, Any]:
     """:func:`hit`, then (when the event is allowed and ``read_key`` is given) the cache
@@ -179,7 +182,7 @@ def hit_then_get(
         return None, None
     found = redis_client()
     if found is None:
-        retry_after = hit(action, spec, keys) if windows else None
+        retry_after = _hit(action, spec, keys) if windows else None
         if retry_after or read_key is None:
             return retry_after, None
         return None, cache.get(read_key)
@@ -248,7 +251,7 @@ def _count_redis(windows: list[tuple[Rule, str, int]]) -> list[int] | None:
     return [int(count) for count in results[1::2]]
 
 
-def peek(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
+def _peek(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
     """Like :func:`hit` without counting: is the limit already exhausted? (One
     ``get_many``.)"""
     now = time.time()
@@ -261,6 +264,43 @@ def peek(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
         if counts.get(key, 0) >= rule.amount:
             retry_after = max(retry_after or 0, _wait(rule, window, now))
     return retry_after
+
+
+# --- the public entry points: a cache that is down never fails the request -------------
+# The limits guard against abuse and cost, not secrets (codes are 80 random bits, bindings
+# 256): while the cache is unreachable they are not counted, with an error logged, rather
+# than answering 500 to every login page, poll and webhook (docs/ratelimits.md).
+
+
+def hit(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
+    try:
+        return _hit(action, spec, keys)
+    except Exception:
+        logger.exception("Rate limit %r not counted: the cache is unreachable", action)
+        return None
+
+
+def peek(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
+    try:
+        return _peek(action, spec, keys)
+    except Exception:
+        logger.exception("Rate limit %r not read: the cache is unreachable", action)
+        return None
+
+
+def hit_then_get(
+    action: str, spec: str, keys: Mapping[str, str | None], read_key: str | None
+) -> tuple[int | None, Any]:
+    try:
+        return _hit_then_get(action, spec, keys, read_key)
+    except Exception:
+        logger.exception("Rate limit %r not counted: the cache is unreachable", action)
+        return None, None
+
+
+hit.__doc__ = _hit.__doc__
+peek.__doc__ = _peek.__doc__
+hit_then_get.__doc__ = _hit_then_get.__doc__
 
 
 def client_ip(request: HttpRequest) -> str | None:
