@@ -39,31 +39,18 @@ def session_attempt(request: HttpRequest) -> LoginAttempt | None:
     return attempt
 
 
-def limited_session_attempt(
-    request: HttpRequest, spec: str, session_key: str | None
-) -> tuple[int | None, LoginAttempt | None]:
-    """The status poll's rate limit (``spec``, counted per attempt and per ``session_key``)
-    and then its attempt: ``(retry_after, attempt)``.
-
-    With Django's Redis cache the limit's counters and the cached state are one round
-    trip (``ratelimit.hit_then_get``); the rules are those of :func:`session_attempt`
-    (the binding check on the cached entry, the row when the cache has nothing or is per
-    process, which then fills the cache). A refused poll reads nothing (attempt None).
-    """
-    retry_after, attempt, entry = limited_session_state(request, spec, session_key)
-    if entry is not None:
-        attempt = state.from_entry(attempts.session_attempt_id(request) or 0, entry)
-    return retry_after, attempt
-
-
 def limited_session_state(
     request: HttpRequest, spec: str, session_key: str | None
 ) -> tuple[int | None, LoginAttempt | None, tuple[Any, ...] | None]:
-    """:func:`limited_session_attempt` without building an instance from the cache:
-    ``(retry_after, attempt, entry)``. ``entry`` is the cached state (``state.entry``'s
-    tuple, already checked against this browser's binding) when the cache had it, and
-    then ``attempt`` is None; otherwise ``attempt`` is the row (or None: no attempt, or
-    not this browser's) and ``entry`` None."""
+    """The status poll's rate limit (``spec``, counted per attempt and per ``session_key``)
+    and then this session's state: ``(retry_after, attempt, entry)``.
+
+    With Django's Redis cache the counters and the cached state are one round trip
+    (``ratelimit.hit_then_get``); a refused poll reads nothing. ``entry`` is the cached
+    state (``state.entry``'s tuple, already checked against this browser's binding) when
+    the cache had it, and then ``attempt`` is None; otherwise ``attempt`` is the row (or
+    None: no attempt, or not this browser's), which then fills the cache, and ``entry``
+    None."""
     attempt_id = attempts.session_attempt_id(request)
     read_key = state.cache_key(attempt_id) if attempt_id is not None and state.enabled() else None
     cached = read_key is not None

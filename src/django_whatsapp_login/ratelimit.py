@@ -273,6 +273,7 @@ def _peek(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
 
 
 def hit(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
+    """Count one event (:func:`_hit`); ``None`` (allowed) while the cache is unreachable."""
     try:
         return _hit(action, spec, keys)
     except Exception:
@@ -281,6 +282,7 @@ def hit(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
 
 
 def peek(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
+    """Is the limit exhausted (:func:`_peek`)? ``None`` while the cache is unreachable."""
     try:
         return _peek(action, spec, keys)
     except Exception:
@@ -291,16 +293,13 @@ def peek(action: str, spec: str, keys: Mapping[str, str | None]) -> int | None:
 def hit_then_get(
     action: str, spec: str, keys: Mapping[str, str | None], read_key: str | None
 ) -> tuple[int | None, Any]:
+    """Count, then read ``read_key`` (:func:`_hit_then_get`); ``(None, None)`` while the
+    cache is unreachable, so the caller reads the database."""
     try:
         return _hit_then_get(action, spec, keys, read_key)
     except Exception:
         logger.exception("Rate limit %r not counted: the cache is unreachable", action)
         return None, None
-
-
-hit.__doc__ = _hit.__doc__
-peek.__doc__ = _peek.__doc__
-hit_then_get.__doc__ = _hit_then_get.__doc__
 
 
 def client_ip(request: HttpRequest) -> str | None:

@@ -394,7 +394,7 @@ def status(request: HttpRequest) -> HttpResponse:
     """The status of this session's attempt. Read-only: it never changes anything.
 
     The hottest path (every waiting page, every POLL_INTERVAL): with Redis its rate limit
-    and the attempt's cached state are one round trip (``poll.limited_session_attempt``).
+    and the attempt's cached state are one round trip (``poll.limited_session_state``).
     """
     retry_after, attempt, entry = poll.limited_session_state(
         request, app_settings.RATE_LIMIT_STATUS, _session_key(request, create=False)
