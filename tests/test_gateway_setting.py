@@ -54,3 +54,18 @@ def test_can_send_follows_the_configured_gateway(settings):
     settings.WHATSAPP_LOGIN_CLOUD_API_ACCESS_TOKEN = "EAAFAKEtoken"
     settings.WHATSAPP_LOGIN_CLOUD_API_PHONE_NUMBER_ID = "100000000000001"
     assert app_settings.CAN_SEND
+
+
+def test_a_changed_setting_applies_at_once_after_the_class_is_cached(settings):
+    """The imported class is kept per dotted path, never per process: switching the
+    setting back and forth gives each gateway, and a bad path raises on every call."""
+    for _ in range(2):
+        settings.WHATSAPP_LOGIN_GATEWAY = "cloudapi"
+        assert type(get_gateway()) is CloudAPIGateway
+        settings.WHATSAPP_LOGIN_GATEWAY = "tests.test_gateway_setting.CustomGateway"
+        assert type(get_gateway()) is CustomGateway
+        settings.WHATSAPP_LOGIN_GATEWAY = "greenapi"
+        assert type(get_gateway()) is GreenAPIGateway
+        settings.WHATSAPP_LOGIN_GATEWAY = "tests.test_gateway_setting.Missing"
+        with pytest.raises(WhatsAppLoginImproperlyConfigured):
+            get_gateway()

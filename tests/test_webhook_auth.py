@@ -342,3 +342,43 @@ def test_authentication_failures_do_not_log_the_token(webhook, login, caplog):
     assert_confirmed(raw_post(webhook.client, login["body"], f"Bearer {TOKEN}"))
     assert any("token" in record.getMessage().lower() for record in caplog.records)
     assert TOKEN not in caplog.text
+
+
+# --- caching headers ---------------------------------------------------------------------
+
+
+def _assert_never_cached(response) -> None:
+    directives = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert directives == {"no-store", "max-age=0", "no-cache", "must-revalidate", "private"}
+    assert response["Expires"].endswith(" GMT")  # an HTTP date: now, as never_cache
+
+
+def test_every_answer_is_never_cached(webhook, login):
+    """Each kind of answer (confirmed, ignored, too large, 401, 405) carries never_cache's
+    headers, which the view sets from constants (headers.py) rather than the decorator."""
+    client = webhook.client
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
+    answers = [
+        raw_post(client, json.dumps({"typeWebhook": "outgoingMessageStatus"}), f"Bearer {TOKEN}"),
+        raw_post(client, b"x" * (MAX_BODY_BYTES + 1), f"Bearer {TOKEN}"),
+        raw_post(client, login["body"], "Bearer wrong-token"),
+        client.get(URL, **auth),
+    ]
+    assert [r.status_code for r in answers] == [200, 200, 401, 405]
+    assert [r.json().get("reason") for r in answers[:2]] == ["not_incoming_message", "too_large"]
+    answers.append(webhook.post(incoming(login["data"]["message"])))
+    assert_confirmed(answers[-1])
+    for response in answers:
+        _assert_never_cached(response)
+
+
+def test_ignored_answers_are_the_json_of_their_reason(webhook, login):
+    """The ignored answers' bodies are kept per (status, reason): the same bytes as the
+    JSON of the outcome, whichever reason came first."""
+    first = raw_post(webhook.client, b"[]", f"Bearer {TOKEN}")
+    second = raw_post(webhook.client, b"{not json", f"Bearer {TOKEN}")
+    third = raw_post(webhook.client, b"[]", f"Bearer {TOKEN}")
+    assert first["Content-Type"] == "application/json"
+    assert first.json()["status"] == second.json()["status"] == "ignored"
+    assert first.json()["reason"] != second.json()["reason"]
+    assert third.content == first.content

@@ -23,7 +23,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
-from django.utils.http import http_date, url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -31,7 +31,7 @@ from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from . import attempts, completion, poll, ratelimit, state, webhooks
+from . import attempts, completion, headers, poll, ratelimit, state, webhooks
 from .conf import app_settings
 from .gateways import Ignored, get_gateway
 from .models import LoginAttempt, Purpose, Reason, Status
@@ -370,22 +370,7 @@ def start(request: HttpRequest) -> HttpResponse:
     return _json(attempt_payload(attempt, code))
 
 
-#: What ``never_cache`` plus :func:`_no_store` put on a response, computed once for the
-#: status poll (patch_cache_control parses and rebuilds the header on every call).
-_POLL_CACHE_CONTROL = "no-store, max-age=0, no-cache, must-revalidate, private"
-_expires: list[Any] = [0, ""]
-
-
-def _poll_headers(response: HttpResponse) -> HttpResponse:
-    """The headers ``never_cache`` and :func:`_no_store` give, without their per-request
-    parsing: Cache-Control as above, Expires now (as never_cache: formatted once a second)."""
-    now = int(time.time())
-    if _expires[0] != now:
-        _expires[:] = [now, http_date(now)]
-    response["Cache-Control"] = _POLL_CACHE_CONTROL
-    response["Referrer-Policy"] = "same-origin"
-    response["Expires"] = _expires[1]
-    return response
+_poll_headers = headers.never_cache_same_origin
 
 
 @_binding_cookie

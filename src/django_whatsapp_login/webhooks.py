@@ -9,15 +9,15 @@ authenticated delivery, including the ones we ignore.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from . import attempts, ratelimit, replies
+from . import attempts, headers, ratelimit, replies
 from .conf import app_settings
 from .gateways import Ignored, Message, get_gateway
 from .gateways.greenapi.gateway import check_instance, read, token_is_valid
@@ -42,8 +42,19 @@ def _result(outcome: attempts.Outcome) -> dict[str, Any]:
     return body
 
 
-def _answer(status: str, reason: str = "") -> JsonResponse:
-    return JsonResponse(_result(attempts.Outcome(status, reason)), status=200)
+#: The bodies of the answers that carry no per-message detail, by (status, reason): an
+#: ignored delivery is the commonest request and needs no JSON encoding. Bounded.
+_BODIES: dict[tuple[str, str], bytes] = {}
+
+
+def _answer(status: str, reason: str = "") -> HttpResponse:
+    key = (status, reason)
+    body = _BODIES.get(key)
+    if body is None:
+        body = json.dumps(_result(attempts.Outcome(status, reason))).encode()
+        if len(_BODIES) < 256:
+            _BODIES[key] = body
+    return HttpResponse(body, content_type="application/json")
 
 
 def handle(message: Message, request: HttpRequest | None = None) -> attempts.Outcome:
@@ -73,7 +84,7 @@ def _content_length(request: HttpRequest) -> int:
 
 def _delivery_answer(outcomes: Sequence[attempts.Outcome]) -> JsonResponse:
     if len(outcomes) == 1:
-        return JsonResponse(_result(outcomes[0]), status=200)
+        return _answer(outcomes[0].action, outcomes[0].reason)
     return JsonResponse(
         {"status": "processed", "results": [_result(outcome) for outcome in outcomes]},
         status=200,
@@ -81,8 +92,12 @@ def _delivery_answer(outcomes: Sequence[attempts.Outcome]) -> JsonResponse:
 
 
 @csrf_exempt  # authenticated by the gateway instead (SR-1, SR-3)
-@never_cache
 def webhook_view(request: HttpRequest) -> HttpResponse:
+    """Every answer carries ``never_cache``'s headers (set from constants: :mod:`.headers`)."""
+    return headers.never_cache(_receive(request))
+
+
+def _receive(request: HttpRequest) -> HttpResponse:
     gateway = get_gateway()
     if request.method != "POST":
         return gateway.verify(request)

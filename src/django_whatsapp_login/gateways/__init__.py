@@ -20,10 +20,18 @@ __all__ = [
 ]
 
 
+#: Imported gateway classes by dotted path: the setting is still read on every call (so a
+#: changed setting applies at once), only the import is not repeated. Failures are not kept.
+_classes: dict[str, type[Gateway]] = {}
+
+
 def gateway_class() -> type[Gateway]:
     """The class ``WHATSAPP_LOGIN_GATEWAY`` names; :class:`WhatsAppLoginImproperlyConfigured`
     when it cannot be imported or is not a :class:`Gateway` (system check E033)."""
     path = app_settings.GATEWAY_PATH
+    cached = _classes.get(path)
+    if cached is not None:
+        return cached
     try:
         cls = import_string(path)
     except ImportError as err:
@@ -35,6 +43,8 @@ def gateway_class() -> type[Gateway]:
             f"WHATSAPP_LOGIN_GATEWAY {app_settings.GATEWAY!r} is not a subclass of "
             "django_whatsapp_login.gateways.Gateway."
         )
+    if len(_classes) < 64:
+        _classes[path] = cls
     return cls
 
 

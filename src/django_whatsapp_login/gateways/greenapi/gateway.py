@@ -100,7 +100,9 @@ class GreenAPIGateway(Gateway):
 
     def authenticate(self, request: HttpRequest) -> bool:
         """The ``Authorization`` header against every ``WHATSAPP_LOGIN_WEBHOOK_TOKEN``."""
-        return token_is_valid(request.headers.get("Authorization", ""), app_settings.WEBHOOK_TOKENS)
+        # META, not request.headers: the latter builds a dict of every header per request.
+        authorization = request.META.get("HTTP_AUTHORIZATION", "")
+        return token_is_valid(authorization, app_settings.WEBHOOK_TOKENS)
 
     def parse(self, body: bytes) -> Sequence[IncomingText]:
         return [read(loads(body))]
