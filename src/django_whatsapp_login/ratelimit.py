@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
+from .redis_script import Script
+
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
@@ -164,6 +166,7 @@ if #KEYS > #ARGV then
 end
 return out
 """
+_HIT_THEN_GET_SCRIPT = Script(_HIT_THEN_GET)
 
 
 def _hit_then_get(
@@ -172,8 +175,8 @@ def _hit_then_get(
     """:func:`hit`, then (when the event is allowed and ``read_key`` is given) the cache
     value of ``read_key``: ``(retry_after, value)``, value ``None`` when missing or not read.
 
-    With Django's Redis cache both happen in one round trip (a Lua script, sent once per
-    client and then called by its SHA1 with ``EVALSHA``); with other caches this is
+    With Django's Redis cache both happen in one round trip (a Lua script called by its
+    SHA1 over a connection kept for it: :mod:`.redis_script`); with other caches this is
     :func:`hit` then ``cache.get``. Both counting paths are the same as :func:`hit`'s.
     """
     now = time.time()
@@ -186,19 +189,15 @@ def _hit_then_get(
         if retry_after or read_key is None:
             return retry_after, None
         return None, cache.get(read_key)
-    backend, client = found
-    script = getattr(client, "_whatsapp_login_hit_then_get", None)
-    if script is None:
-        # register_script: EVALSHA, and EVAL once if the server does not know the script
-        # yet (a restart, SCRIPT FLUSH).
-        script = client.register_script(_HIT_THEN_GET)
-        client._whatsapp_login_hit_then_get = script
+    backend, _client = found
     # make_key, not make_and_validate_key: these keys are ours (short ASCII, no spaces), and
     # the memcached-compatibility scan of every character is a measurable part of a poll.
     script_keys = [backend.make_key(key) for _rule, key, _window in windows]
     if read_key is not None:
         script_keys.append(backend.make_key(read_key))
-    reply = script(keys=script_keys, args=[rule.period + 1 for rule, _key, _window in windows])
+    reply = _HIT_THEN_GET_SCRIPT(
+        backend, script_keys, [rule.period + 1 for rule, _key, _window in windows]
+    )
     retry_after = _retry_after(windows, [int(count) for count in reply[: len(windows)]], now)
     if retry_after or len(reply) <= len(windows) or reply[len(windows)] is None:
         return retry_after, None

@@ -82,7 +82,7 @@ def _content_length(request: HttpRequest) -> int:
         return 0
 
 
-def _delivery_answer(outcomes: Sequence[attempts.Outcome]) -> JsonResponse:
+def _delivery_answer(outcomes: Sequence[attempts.Outcome]) -> HttpResponse:
     if len(outcomes) == 1:
         return _answer(outcomes[0].action, outcomes[0].reason)
     return JsonResponse(

@@ -1,0 +1,100 @@
+"""A Lua script run on Django's Redis cache over a connection kept for it, per thread.
+
+The status poll (every waiting page, every poll interval) makes one round trip to Redis: a
+script that counts its rate limit and reads the attempt's cached state. Through redis-py's
+client that call costs more than the round trip itself (a connection checked out of the
+pool and back, the retry wrapper, the response callbacks: about 95 µs of 220 µs on the
+loopback, docs/benchmarks.md). Here the script's reply is read straight off a connection of
+our own:
+
+- one connection per thread and process, made from the cache's own connection settings
+  (``LOCATION`` and ``OPTIONS``: same server, password, TLS, parser) the first time it is
+  needed, and again after a fork or when the settings change;
+- ``EVALSHA`` by the script's SHA1, and ``EVAL`` once when the server does not know it (a
+  restart, ``SCRIPT FLUSH``), which also loads it;
+- a connection that fails or is interrupted mid-reply is closed (the next call opens a
+  fresh one), and the call is tried once more on a fresh socket when the failure was the
+  connection's; a second failure is raised (the rate limit's callers then fail open,
+  :mod:`.ratelimit`). An error reply from Redis leaves the connection in step and is raised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.cache.backends.redis import RedisCache
+
+#: Connections per thread, by (process id, server, options); a few at most.
+_local = threading.local()
+_MAX_PER_THREAD = 8
+
+
+def _wire_key(backend: RedisCache) -> tuple[Any, ...]:
+    """What identifies the server and connection settings of ``backend``'s writes."""
+    key = getattr(backend, "_whatsapp_login_wire_key", None)
+    if key is None:
+        client: Any = backend._cache  # Django's RedisCacheClient (private, stable since 4.0)
+        options = sorted((name, repr(value)) for name, value in client._pool_options.items())
+        key = (client._servers[0], tuple(options))
+        backend._whatsapp_login_wire_key = key  # type: ignore[attr-defined]
+    return key
+
+
+def connection(backend: RedisCache) -> Any:
+    """This thread's own connection to ``backend``'s write server (not yet connected when
+    new: redis-py connects on the first command)."""
+    key = (os.getpid(), _wire_key(backend))
+    connections: dict[tuple[Any, ...], Any] | None = getattr(_local, "connections", None)
+    if connections is None:
+        connections = _local.connections = {}
+    conn = connections.get(key)
+    if conn is None:
+        if len(connections) >= _MAX_PER_THREAD:
+            for old in connections.values():
+                old.disconnect()
+            connections.clear()
+        pool = backend._cache._get_connection_pool(write=True)  # type: ignore[attr-defined]
+        conn = pool.connection_class(**pool.connection_kwargs)
+        connections[key] = conn
+    return conn
+
+
+class Script:
+    """A Lua script called by its SHA1 on :func:`connection`."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    def __call__(self, backend: RedisCache, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """The script's reply (redis-py's parsing: integers, bytes, None, lists)."""
+        import redis.exceptions
+
+        conn = connection(backend)
+        try:
+            return self._run(conn, keys, args)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+            # A dropped or stale socket (the server restarted, an idle timeout): once more on
+            # a fresh one. _run closed the broken one.
+            return self._run(conn, keys, args)
+
+    def _run(self, conn: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        from redis.exceptions import NoScriptError, ResponseError
+
+        try:
+            conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            try:
+                return conn.read_response()
+            except NoScriptError:
+                conn.send_command("EVAL", self.source, len(keys), *keys, *args)
+                return conn.read_response()
+        except ResponseError:
+            raise  # a whole error reply was read: the connection is still in step
+        except BaseException:
+            # Anything else may leave a reply half read: never reuse this socket.
+            conn.disconnect()
+            raise
