@@ -111,12 +111,12 @@ def ratio_at_least(name: str, floor: float) -> Any:
     return check
 
 
+# The status poll's target is issue 11's, "with Redis as the cache" (throughput_redis.py).
+# With the local-memory cache the cached state is off by default (a per-process cache cannot
+# see another worker's change, docs/settings.md), so the poll reads the attempt row: that
+# row of the table is shown for comparison, not held to 0.85x.
 TARGETS = [
     Target("ignored-event webhook >= 0.8x a bare view", ratio_at_least(IGNORED, 0.8)),
-    Target(
-        "status poll >= 0.85x a bare view that reads the session (local-memory cache)",
-        ratio_at_least(STATUS, 0.85),
-    ),
 ]
 
 
@@ -136,7 +136,9 @@ def reading(data: list[dict[str, Any]], results: dict[str, Any]) -> list[str]:
         )
         out.append(
             f"- Status poll: {st['ratio']:.2f}x the bare view's rate at "
-            f"{st['cpu_ratio']:.2f}x its server CPU per request; {cost}."
+            f"{st['cpu_ratio']:.2f}x its server CPU per request; {cost}. With this "
+            "local-memory cache the cached state is off (each worker has its own cache), so "
+            "every poll also reads the attempt row; the target is the Redis figure below."
         )
     ig = rows.get(IGNORED)
     if ig:
