@@ -9,6 +9,7 @@ measures time; reads have socket timeouts so a missing event fails instead of ha
 from __future__ import annotations
 
 import http.client
+import socket
 import subprocess
 import time
 from typing import Any
@@ -223,6 +224,53 @@ def test_a_client_that_leaves_frees_its_place(project):
         assert stream.status == 200, f"{server}: the place was never freed"
         assert stream.next_data()["status"] == "pending"
         stream.close()
+
+
+def test_a_client_that_never_reads_holds_its_place_only_until_the_timeout(project):
+    # A client that sends the request and then never reads a byte (nor hangs up): its
+    # stream still ends at WHATSAPP_LOGIN_LIVE_TIMEOUT (the heartbeats and the last event are
+    # a few bytes, which the socket buffers take), so the one place of the worker is free
+    # again for the next page, which meanwhile is refused with 503 and polls.
+    for server in both(
+        project,
+        WHATSAPP_LOGIN_LIVE_MAX_CONNECTIONS=1,
+        WHATSAPP_LOGIN_LIVE_HEARTBEAT=0.2,
+        WHATSAPP_LOGIN_LIVE_TIMEOUT=1,
+    ):
+        mute, other = Browser(), Browser()
+        mute.login_page(server)
+        other.login_page(server)
+        host, port = server.removeprefix("http://").split(":")
+        silent = socket.create_connection((host, int(port)), timeout=10)
+        try:
+            silent.sendall(
+                b"GET /whatsapp/events/ HTTP/1.1\r\nHost: " + host.encode() + b"\r\n"
+                b"Accept: text/event-stream\r\nCookie: "
+                + mute.cookie_header().encode()
+                + b"\r\n\r\n"
+            )
+            time.sleep(0.2)  # let the server take the silent request first
+            deadline = time.monotonic() + 1.0  # taken: refused while the silent one holds it
+            while time.monotonic() < deadline:
+                refused = other.events(server)
+                if refused.status == 503:
+                    break
+                refused.close()
+                time.sleep(0.05)
+            assert refused.status == 503, f"{server}: the silent client never took the place"
+            refused.close()
+            deadline = time.monotonic() + 6
+            while True:
+                stream = other.events(server)
+                if stream.status == 200 or time.monotonic() > deadline:
+                    break
+                stream.close()
+                time.sleep(0.1)
+            assert stream.status == 200, f"{server}: the silent client kept its place"
+            assert stream.next_data()["status"] == "pending"
+            stream.close()
+        finally:
+            silent.close()
 
 
 def test_reconnect_loops_are_rate_limited(project):
