@@ -46,6 +46,13 @@ def keys(backend):
     client.delete(*names)
 
 
+def client(backend: Any) -> Any:
+    """redis-py's client of the cache (the path taken when the connection is busy)."""
+    found = ratelimit.redis_client()
+    assert found is not None and found[0] is backend
+    return found[1]
+
+
 def _kill(backend: Any, conn: Any) -> None:
     """Close ``conn`` from the server's side, as a Redis restart or an idle timeout does."""
     admin = backend._cache.get_client(write=True)
@@ -55,27 +62,46 @@ def _kill(backend: Any, conn: Any) -> None:
 
 
 def test_replies_come_back_parsed(backend, keys):
-    backend._cache.get_client(write=True).set(keys[0], b"value")
-    assert PROBE(backend, keys, []) == [b"value", 1]
-    assert PROBE(backend, keys, []) == [b"value", 2]
+    client(backend).set(keys[0], b"value")
+    assert PROBE(backend, client(backend), keys, []) == [b"value", 1]
+    assert PROBE(backend, client(backend), keys, []) == [b"value", 2]
 
 
-def test_one_connection_per_thread_reused(backend, keys):
+def test_one_connection_per_process_shared_by_its_threads(backend, keys):
     first = redis_script.connection(backend)
-    PROBE(backend, keys, [])
+    PROBE(backend, client(backend), keys, [])
     assert redis_script.connection(backend) is first
     others: list[Any] = []
     thread = threading.Thread(target=lambda: others.append(redis_script.connection(backend)))
     thread.start()
     thread.join()
-    assert others and others[0] is not first
+    assert others == [first]
+
+
+def test_a_busy_connection_sends_the_call_through_redis_py(backend, keys):
+    """While one caller holds the dedicated connection, another never waits for it: it
+    goes through redis-py's client (its pool), with the same reply and counting."""
+    redis_py = client(backend)
+    PROBE(backend, redis_py, keys, [])
+    lock, conn = redis_script._entry(backend)
+    with lock, mock.patch.object(conn, "send_command", side_effect=AssertionError("busy")):
+        assert PROBE(backend, redis_py, keys, [])[1] == 2
+    assert PROBE(backend, redis_py, keys, [])[1] == 3
+
+
+def test_through_redis_py_an_unknown_script_is_loaded(backend, keys, monkeypatch):
+    script = redis_script.Script("return redis.call('INCR', KEYS[2])")
+    monkeypatch.setattr(script, "sha", "0" * 40)  # a SHA1 the server does not know
+    lock, _conn = redis_script._entry(backend)
+    with lock:
+        assert script(backend, client(backend), keys, []) == 1
 
 
 def test_a_connection_killed_by_the_server_is_replaced(backend, keys):
-    PROBE(backend, keys, [])
+    PROBE(backend, client(backend), keys, [])
     _kill(backend, redis_script.connection(backend))
     # The next call finds the socket dead, closes it and runs once more on a fresh one.
-    assert PROBE(backend, keys, [])[1] == 2
+    assert PROBE(backend, client(backend), keys, [])[1] == 2
 
 
 def test_a_forked_process_makes_its_own_connection(backend, keys):
@@ -83,44 +109,44 @@ def test_a_forked_process_makes_its_own_connection(backend, keys):
     with mock.patch.object(redis_script.os, "getpid", return_value=os.getpid() + 100000):
         child = redis_script.connection(backend)
         assert child is not parent
-        assert PROBE(backend, keys, [])[1] == 1
+        assert PROBE(backend, client(backend), keys, [])[1] == 1
     assert redis_script.connection(backend) is parent
 
 
 def test_an_error_reply_is_raised_and_the_connection_stays_in_step(backend, keys):
     from redis.exceptions import ResponseError
 
-    client = backend._cache.get_client(write=True)
-    client.rpush(keys[1], "not a counter")  # INCR on a list: WRONGTYPE
+    admin = backend._cache.get_client(write=True)
+    admin.rpush(keys[1], "not a counter")  # INCR on a list: WRONGTYPE
     conn = redis_script.connection(backend)
     with pytest.raises(ResponseError, match="WRONGTYPE"):
-        PROBE(backend, keys, [])
-    client.delete(keys[1])
+        PROBE(backend, client(backend), keys, [])
+    admin.delete(keys[1])
     assert redis_script.connection(backend) is conn
-    assert PROBE(backend, keys, []) == [None, 1]
+    assert PROBE(backend, client(backend), keys, []) == [None, 1]
 
 
 def test_a_reply_cut_off_half_way_never_reuses_the_socket(backend, keys):
     conn = redis_script.connection(backend)
-    PROBE(backend, keys, [])
+    PROBE(backend, client(backend), keys, [])
     with mock.patch.object(conn, "read_response", side_effect=KeyboardInterrupt):
         with pytest.raises(KeyboardInterrupt):
-            PROBE(backend, keys, [])
+            PROBE(backend, client(backend), keys, [])
     # The reply of that call is still on the old socket: closed, and the next call reads
     # its own reply on a new one (the count shows the interrupted call did run).
     assert conn._sock is None
-    assert PROBE(backend, keys, [])[1] == 3
+    assert PROBE(backend, client(backend), keys, [])[1] == 3
 
 
-def test_too_many_servers_in_one_thread_are_bounded(backend):
+def test_the_connections_kept_are_bounded(backend):
     made = []
     real_key = redis_script._wire_key
     with mock.patch.object(
         redis_script, "_wire_key", side_effect=lambda b: (*real_key(b), len(made))
     ):
-        for _ in range(redis_script._MAX_PER_THREAD + 3):
+        for _ in range(redis_script._MAX_SERVERS + 3):
             made.append(redis_script.connection(backend))
-            assert len(redis_script._local.connections) <= redis_script._MAX_PER_THREAD
+            assert len(redis_script._dedicated) <= redis_script._MAX_SERVERS
     assert len(set(map(id, made))) == len(made)
 
 

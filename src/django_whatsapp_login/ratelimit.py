@@ -189,14 +189,14 @@ def _hit_then_get(
         if retry_after or read_key is None:
             return retry_after, None
         return None, cache.get(read_key)
-    backend, _client = found
+    backend, client = found
     # make_key, not make_and_validate_key: these keys are ours (short ASCII, no spaces), and
     # the memcached-compatibility scan of every character is a measurable part of a poll.
     script_keys = [backend.make_key(key) for _rule, key, _window in windows]
     if read_key is not None:
         script_keys.append(backend.make_key(read_key))
     reply = _HIT_THEN_GET_SCRIPT(
-        backend, script_keys, [rule.period + 1 for rule, _key, _window in windows]
+        backend, client, script_keys, [rule.period + 1 for rule, _key, _window in windows]
     )
     retry_after = _retry_after(windows, [int(count) for count in reply[: len(windows)]], now)
     if retry_after or len(reply) <= len(windows) or reply[len(windows)] is None:

@@ -1,4 +1,4 @@
-"""A Lua script run on Django's Redis cache over a connection kept for it, per thread.
+"""A Lua script run on Django's Redis cache over a connection kept for it.
 
 The status poll (every waiting page, every poll interval) makes one round trip to Redis: a
 script that counts its rate limit and reads the attempt's cached state. Through redis-py's
@@ -7,9 +7,11 @@ pool and back, the retry wrapper, the response callbacks: about 95 µs of 220 µ
 loopback, docs/benchmarks.md). Here the script's reply is read straight off a connection of
 our own:
 
-- one connection per thread and process, made from the cache's own connection settings
+- one connection per process and server, made from the cache's own connection settings
   (``LOCATION`` and ``OPTIONS``: same server, password, TLS, parser) the first time it is
-  needed, and again after a fork or when the settings change;
+  needed, and again after a fork or when the settings change. It is used by one caller at a
+  time: a thread (or greenlet) that finds it busy goes through redis-py's client as before,
+  so a threaded or gevent server never waits for it and never opens more connections;
 - ``EVALSHA`` by the script's SHA1, and ``EVAL`` once when the server does not know it (a
   restart, ``SCRIPT FLUSH``), which also loads it;
 - a connection that fails or is interrupted mid-reply is closed (the next call opens a
@@ -28,9 +30,11 @@ from typing import Any
 
 from django.core.cache.backends.redis import RedisCache
 
-#: Connections per thread, by (process id, server, options); a few at most.
-_local = threading.local()
-_MAX_PER_THREAD = 8
+#: The dedicated connections of this process, by (process id, server, options): a few at
+#: most. Each entry is [lock, connection]; the lock is only ever tried, never waited for.
+_dedicated: dict[tuple[Any, ...], list[Any]] = {}
+_registry_lock = threading.Lock()
+_MAX_SERVERS = 8
 
 
 def _wire_key(backend: RedisCache) -> tuple[Any, ...]:
@@ -44,43 +48,62 @@ def _wire_key(backend: RedisCache) -> tuple[Any, ...]:
     return key
 
 
-def connection(backend: RedisCache) -> Any:
-    """This thread's own connection to ``backend``'s write server (not yet connected when
-    new: redis-py connects on the first command)."""
+def _entry(backend: RedisCache) -> list[Any]:
+    """This process's ``[lock, connection]`` for ``backend``'s write server (the connection
+    is not connected when new: redis-py connects on the first command)."""
     key = (os.getpid(), _wire_key(backend))
-    connections: dict[tuple[Any, ...], Any] | None = getattr(_local, "connections", None)
-    if connections is None:
-        connections = _local.connections = {}
-    conn = connections.get(key)
-    if conn is None:
-        if len(connections) >= _MAX_PER_THREAD:
-            for old in connections.values():
-                old.disconnect()
-            connections.clear()
-        pool = backend._cache._get_connection_pool(write=True)  # type: ignore[attr-defined]
-        conn = pool.connection_class(**pool.connection_kwargs)
-        connections[key] = conn
-    return conn
+    entry = _dedicated.get(key)
+    if entry is None:
+        with _registry_lock:
+            entry = _dedicated.get(key)
+            if entry is None:
+                if len(_dedicated) >= _MAX_SERVERS:
+                    _dedicated.clear()  # settings changed many times (tests): start over
+                pool = backend._cache._get_connection_pool(write=True)  # type: ignore[attr-defined]
+                entry = [threading.Lock(), pool.connection_class(**pool.connection_kwargs)]
+                _dedicated[key] = entry
+    return entry
+
+
+def connection(backend: RedisCache) -> Any:
+    """This process's dedicated connection to ``backend``'s write server."""
+    return _entry(backend)[1]
 
 
 class Script:
-    """A Lua script called by its SHA1 on :func:`connection`."""
+    """A Lua script called by its SHA1, on :func:`connection` when it is free."""
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
-    def __call__(self, backend: RedisCache, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """The script's reply (redis-py's parsing: integers, bytes, None, lists)."""
+    def __call__(
+        self, backend: RedisCache, client: Any, keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        """The script's reply (redis-py's parsing: integers, bytes, None, lists): over the
+        dedicated connection when it is free, else through ``client`` (redis-py's)."""
         import redis.exceptions
 
-        conn = connection(backend)
+        lock, conn = _entry(backend)
+        if not lock.acquire(blocking=False):
+            return self._through(client, keys, args)
         try:
-            return self._run(conn, keys, args)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
-            # A dropped or stale socket (the server restarted, an idle timeout): once more on
-            # a fresh one. _run closed the broken one.
-            return self._run(conn, keys, args)
+            try:
+                return self._run(conn, keys, args)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+                # A dropped or stale socket (the server restarted, an idle timeout): once
+                # more on a fresh one. _run closed the broken one.
+                return self._run(conn, keys, args)
+        finally:
+            lock.release()
+
+    def _through(self, client: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        from redis.exceptions import NoScriptError
+
+        try:
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return client.eval(self.source, len(keys), *keys, *args)
 
     def _run(self, conn: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
         from redis.exceptions import NoScriptError, ResponseError
