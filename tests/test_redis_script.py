@@ -177,3 +177,28 @@ def test_redis_down_fails_open_with_an_error_logged(settings, caplog):
         response = browser.get("/whatsapp/status/")
     assert response.status_code == 200 and response.json()["status"] == "pending"
     assert any("cache is unreachable" in record.getMessage() for record in caplog.records)
+
+
+def test_under_asgi_every_request_shares_the_one_connection(keys):
+    """Under ASGI each request runs in a context of its own, where Django makes a new Redis
+    cache (and connection pool, so a new TCP connection) for it; the poll's script still
+    goes over the process's one connection."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    used: list[Any] = []
+
+    def request() -> None:
+        backend = caches["default"]
+        used.append(redis_script.connection(backend))
+        PROBE(backend, client(backend), keys, [])
+
+    async def serve() -> None:
+        for _ in range(5):
+            await asyncio.get_running_loop().create_task(sync_to_async(request)())
+
+    asyncio.run(serve())
+    assert len(used) == 5 and all(conn is used[0] for conn in used)
+    admin = caches["default"]._cache.get_client(write=True)
+    assert int(admin.get(keys[1])) == 5
