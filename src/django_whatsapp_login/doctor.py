@@ -203,8 +203,7 @@ class Doctor:
             )
 
     def check_one_phone(self, value: str) -> None:
-        from .exceptions import AmbiguousPhone
-        from .resolvers import get_resolver
+        from .resolvers import resolve
 
         title = "Phone lookup"
         try:
@@ -218,12 +217,10 @@ class Doctor:
                 "pass it as +<country code><number> (what WhatsApp sends)",
             )
             return
-        try:
-            user = get_resolver()(phone, attempt=None, request=None, message=None)
-        except AmbiguousPhone:
-            user, shared = None, True
-        else:
-            shared = False
+        # resolve(), as a login does: it tells several users (the default resolver's shared
+        # number, a custom resolver's AmbiguousPhone) from nobody.
+        user, reason = resolve(phone, attempt=None, request=None, message=None)
+        shared = reason == "several_users"
         if app_settings.USER_RESOLVER == DEFAULT_RESOLVER:
             store = (
                 f"store {mask_phone(phone)} exactly in E.164 (+<digits>, no spaces) in the "
