@@ -214,9 +214,11 @@ class WhatsAppCheck:
 class GreenAPIClient(SessionClient):
     """The Green API HTTP API of one instance.
 
-    ``max_retries`` extra attempts are made on 429, 5xx and connection errors (5xx and read
-    timeouts only for idempotent methods), waiting ``backoff * 2**n`` seconds or the server's
-    ``Retry-After``. ``timeout`` is the per-request timeout in seconds.
+    ``max_retries`` extra attempts are made on 429, 5xx and connection errors, waiting
+    ``backoff * 2**n`` seconds or the server's ``Retry-After``. A method that is not
+    idempotent (``sendMessage``) is repeated only on 429 and on a connect timeout: after a
+    5xx, a read timeout or any other connection error the text may already have been sent.
+    ``timeout`` is the per-request timeout in seconds.
     """
 
     def __init__(
