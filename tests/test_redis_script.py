@@ -202,3 +202,15 @@ def test_under_asgi_every_request_shares_the_one_connection(keys):
     assert len(used) == 5 and all(conn is used[0] for conn in used)
     admin = caches["default"]._cache.get_client(write=True)
     assert int(admin.get(keys[1])) == 5
+
+
+def test_a_pool_it_cannot_copy_goes_through_redis_py(backend, keys, monkeypatch):
+    """A custom pool class whose connections cannot be made from its kwargs (or Django's
+    private attributes renamed): every call still works, through redis-py's client."""
+
+    def unknown(_backend: Any) -> Any:
+        raise AttributeError("'RedisCacheClient' object has no attribute '_servers'")
+
+    monkeypatch.setattr(redis_script, "_wire_key", unknown)
+    assert PROBE(backend, client(backend), keys, [])[1] == 1
+    assert PROBE(backend, client(backend), keys, [])[1] == 2

@@ -11,7 +11,9 @@ our own:
   (``LOCATION`` and ``OPTIONS``: same server, password, TLS, parser) the first time it is
   needed, and again after a fork or when the settings change. It is used by one caller at a
   time: a thread (or greenlet) that finds it busy goes through redis-py's client as before,
-  so a threaded or gevent server never waits for it and never opens more connections;
+  so a threaded or gevent server never waits for it and never opens more connections; a
+  cache whose connections cannot be made that way (a custom pool class) always goes
+  through redis-py's client;
 - ``EVALSHA`` by the script's SHA1, and ``EVAL`` once when the server does not know it (a
   restart, ``SCRIPT FLUSH``), which also loads it;
 - a connection that fails or is interrupted mid-reply is closed (the next call opens a
@@ -23,12 +25,15 @@ our own:
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache
+
+logger = logging.getLogger("django_whatsapp_login")
 
 #: The dedicated connections of this process, by (process id, server, options): a few at
 #: most. Each entry is [lock, connection]; the lock is only ever tried, never waited for.
@@ -84,7 +89,13 @@ class Script:
         dedicated connection when it is free, else through ``client`` (redis-py's)."""
         import redis.exceptions
 
-        lock, conn = _entry(backend)
+        try:
+            lock, conn = _entry(backend)
+        except Exception:
+            # A cache client or connection pool this module does not know how to copy (a
+            # custom pool class, Django's private attributes renamed): redis-py's path.
+            logger.debug("No dedicated Redis connection; using redis-py's client", exc_info=True)
+            return self._through(client, keys, args)
         if not lock.acquire(blocking=False):
             return self._through(client, keys, args)
         try:
