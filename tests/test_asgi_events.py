@@ -173,6 +173,18 @@ def test_an_attempt_that_expires_while_waiting(project):
     assert same(ends) == "expired"
 
 
+def events_until(browser: Browser, server: str, status: int, seconds: float) -> EventStream:
+    """Open the browser's stream again and again until it answers ``status`` (or
+    ``seconds`` pass); the last stream, still open."""
+    deadline = time.monotonic() + seconds
+    while True:
+        stream = browser.events(server)
+        if stream.status == status or time.monotonic() > deadline:
+            return stream
+        stream.close()
+        time.sleep(0.05)
+
+
 def test_a_session_holds_a_bounded_number_of_streams(project):
     answers = []
     for server in both(project, WHATSAPP_LOGIN_LIVE_MAX_PER_SESSION=1):
@@ -214,13 +226,7 @@ def test_a_client_that_leaves_frees_its_place(project):
         held = one.events(server)
         assert held.next_data()["status"] == "pending"
         held.close()
-        deadline = time.monotonic() + 5
-        while True:
-            stream = two.events(server)
-            if stream.status == 200 or time.monotonic() > deadline:
-                break
-            stream.close()
-            time.sleep(0.05)
+        stream = events_until(two, server, 200, seconds=5)
         assert stream.status == 200, f"{server}: the place was never freed"
         assert stream.next_data()["status"] == "pending"
         stream.close()
@@ -250,22 +256,11 @@ def test_a_client_that_never_reads_holds_its_place_only_until_the_timeout(projec
                 + b"\r\n\r\n"
             )
             time.sleep(0.2)  # let the server take the silent request first
-            deadline = time.monotonic() + 1.0  # taken: refused while the silent one holds it
-            while time.monotonic() < deadline:
-                refused = other.events(server)
-                if refused.status == 503:
-                    break
-                refused.close()
-                time.sleep(0.05)
+            # Taken: refused while the silent one holds it.
+            refused = events_until(other, server, 503, seconds=1)
             assert refused.status == 503, f"{server}: the silent client never took the place"
             refused.close()
-            deadline = time.monotonic() + 6
-            while True:
-                stream = other.events(server)
-                if stream.status == 200 or time.monotonic() > deadline:
-                    break
-                stream.close()
-                time.sleep(0.1)
+            stream = events_until(other, server, 200, seconds=6)
             assert stream.status == 200, f"{server}: the silent client kept its place"
             assert stream.next_data()["status"] == "pending"
             stream.close()

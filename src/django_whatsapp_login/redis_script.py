@@ -2,10 +2,10 @@
 
 The status poll (every waiting page, every poll interval) makes one round trip to Redis: a
 script that counts its rate limit and reads the attempt's cached state. Through redis-py's
-client that call costs more than the round trip itself (a connection checked out of the
-pool and back, the retry wrapper, the response callbacks: about 95 µs of 220 µs on the
-loopback, docs/benchmarks.md). Here the script's reply is read straight off a connection of
-our own:
+client that call costs about as much as the round trip itself (a connection checked out of
+the pool and back, the retry wrapper, the response callbacks); the throughput_redis figure of
+docs/benchmarks.md measures the poll. Here the script's reply is read straight off a
+connection of our own:
 
 - one connection per process and server, made from the cache's own connection settings
   (``LOCATION`` and ``OPTIONS``: same server, password, TLS, parser) the first time it is
